@@ -1,0 +1,63 @@
+# A thin wrapper over CMake.  `make run` and `make test` install what is
+# missing (Debian packages, when run as root), build, then run or test.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+JOBS       ?= 2
+CONFIG     ?= config/jcached.example.json
+
+DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libnats-dev \
+               libjansson-dev libcurl4-openssl-dev libevent-dev check python3 curl \
+               redis-server redis-sentinel nats-server
+
+.PHONY: all deps build run test unit asan asan-test format format-check clean container-test bench
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing Debian packages (run as root, or install them): $$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts the demo slow upstream (build/jc-origin on 127.0.0.1:9000) and
+# jcached on the example config (127.0.0.1:8080), in the foreground.
+run: build
+	@$(BUILD)/jc-origin --listen 127.0.0.1:9000 & origin=$$!; \
+	trap 'kill $$origin 2>/dev/null' EXIT INT TERM; \
+	echo "demo upstream on http://127.0.0.1:9000 (pid $$origin); jcached on http://127.0.0.1:8080"; \
+	$(BUILD)/jcached --config $(CONFIG)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DJC_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+asan-test: asan
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

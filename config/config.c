@@ -1,0 +1,1 @@
+int jc_config_placeholder_(void); int jc_config_placeholder_(void) { return 0; }

@@ -1,0 +1,1 @@
+int jc_support_placeholder_(void); int jc_support_placeholder_(void){return 0;}
