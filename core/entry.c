@@ -13,8 +13,8 @@
 
 #include "core/mem.h"
 
-#define ENTRY_MAGIC  "JCE1"
-#define ABSENT_LEN   0xffffffffu
+#define ENTRY_MAGIC "JCE1"
+#define ABSENT_LEN  0xffffffffu
 
 static const char *const header_names[JC_HDR_COUNT] = {
     "Content-Type", "Content-Encoding", "Content-Language", "ETag", "Last-Modified",

@@ -1,0 +1,780 @@
+/* server/http.c: libmicrohttpd front, routing, and the jc_err -> HTTP table.
+ *
+ * MHD runs in "external epoll" mode: the loop watches MHD's epoll descriptor
+ * and calls MHD_run() when it is readable, and a timer follows
+ * MHD_get_timeout().  MHD's own unescaping is replaced by the identity, so
+ * handlers see the raw path and decode each segment themselves: "%2F" stays
+ * inside a key.
+ *
+ * Every request owns one struct request, created on MHD's first call and
+ * freed in the request-completed callback, which also releases the entry it
+ * served and forgets an engine wait still attached (a client gone while the
+ * daemon stops).  A request that must wait is suspended; the engine's
+ * callback builds the response, stores it in the request and resumes the
+ * connection; MHD then calls the handler again, which queues it.
+ * Event thread only. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/broker/broker.h"
+#include "core/engine.h"
+#include "core/entry.h"
+#include "core/key.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/mem.h"
+#include "core/store/store.h"
+#include "server/metrics.h"
+
+struct jc_http {
+    struct jc_http_deps deps;
+    struct MHD_Daemon *daemon;
+    struct event *ev_io;
+    struct event *ev_timer;
+    char *caches_json;
+    size_t caches_json_len;
+    size_t in_flight;
+    int port;
+    struct jc_metrics_http counters;
+};
+
+struct request {
+    struct jc_http *http;
+    struct MHD_Connection *conn;
+    struct jc_engine_wait *wait;   /* the engine call this request waits for */
+    struct MHD_Response *response; /* ready to queue after a resume */
+    unsigned int status;
+    struct jc_entry *entry; /* the entry whose body the response borrows */
+    int cache;
+    char *key;
+    size_t key_len;
+    bool suspended;
+    char *if_none_match;
+};
+
+/* ---- the one table: jc_err -> HTTP status ---- */
+
+static unsigned int err_status(enum jc_err err)
+{
+    switch (err) {
+    case JC_OK:
+        return MHD_HTTP_OK;
+    case JC_ERR_INVALID:
+        return MHD_HTTP_BAD_REQUEST;
+    case JC_ERR_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case JC_ERR_TOO_LARGE:
+    case JC_ERR_UPSTREAM:
+        return MHD_HTTP_BAD_GATEWAY;
+    case JC_ERR_WAIT_TIMEOUT:
+    case JC_ERR_UPSTREAM_TIMEOUT:
+    case JC_ERR_NOT_CACHED:
+        return MHD_HTTP_GATEWAY_TIMEOUT;
+    case JC_ERR_STORE:
+    case JC_ERR_BROKER:
+    case JC_ERR_FENCED:
+    case JC_ERR_SHUTDOWN:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* ---- JSON output ---- */
+
+static void json_string(struct jc_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    jc_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            jc_buf_add(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            jc_buf_add(b, esc, 6);
+        } else {
+            jc_buf_add(b, &s[i], 1);
+        }
+    }
+    jc_buf_add(b, "\"", 1);
+}
+
+/* ---- responses ---- */
+
+static struct MHD_Response *response_from_buf(struct jc_buf *b)
+{
+    size_t len;
+    char *data = jc_buf_take(b, &len);
+    return MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+}
+
+static struct MHD_Response *json_response(struct jc_buf *b)
+{
+    struct MHD_Response *resp = response_from_buf(b);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return resp;
+}
+
+/* A JSON error {"error": code, "message": text}. */
+static struct MHD_Response *error_response(const char *code, const char *message)
+{
+    struct jc_buf b;
+    jc_buf_init(&b, 0);
+    jc_buf_add(&b, "{\"error\":", 9);
+    json_string(&b, code, strlen(code));
+    jc_buf_add(&b, ",\"message\":", 11);
+    json_string(&b, message, strlen(message));
+    jc_buf_add(&b, "}\n", 2);
+    struct MHD_Response *resp = json_response(&b);
+    if (strcmp(code, "store_unavailable") == 0 || strcmp(code, "broker_unavailable") == 0 ||
+        strcmp(code, "shutting_down") == 0) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    return resp;
+}
+
+/* Queues resp now, or keeps it for the resume when r is suspended. */
+static void request_reply(struct request *r, unsigned int status, struct MHD_Response *resp)
+{
+    jc_metrics_http_count(&r->http->counters, status);
+    if (r->suspended) {
+        r->status = status;
+        r->response = resp;
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+        return;
+    }
+    MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+}
+
+static void reply_error(struct request *r, unsigned int status, const char *code,
+                        const char *message)
+{
+    request_reply(r, status, error_response(code, message));
+}
+
+static void reply_err(struct request *r, enum jc_err err)
+{
+    reply_error(r, err_status(err), jc_err_name(err), jc_strerror(err));
+}
+
+static void reply_method_not_allowed(struct request *r, const char *allow)
+{
+    struct MHD_Response *resp =
+        error_response("method_not_allowed", "this method is not allowed on this resource");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    request_reply(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+}
+
+static bool etag_matches(const char *if_none_match, const char *etag)
+{
+    const char *tag = strncmp(etag, "W/", 2) == 0 ? etag + 2 : etag;
+    size_t tag_len = strlen(tag);
+    const char *p = if_none_match;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        const char *end = p;
+        while (*end != '\0' && *end != ',') {
+            end++;
+        }
+        const char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+        if (last - p == 1 && *p == '*') {
+            return true;
+        }
+        const char *cand = strncmp(p, "W/", 2) == 0 ? p + 2 : p;
+        if ((size_t)(last - cand) == tag_len && memcmp(cand, tag, tag_len) == 0) {
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+static void add_cache_status(struct MHD_Response *resp, const struct jc_entry *e,
+                             enum jc_source source)
+{
+    char value[128];
+    if (e->failed) {
+        snprintf(value, sizeof(value), "jcached; fwd=uri-miss; fwd-status=%d; detail=not-stored",
+                 e->status);
+    } else if (source == JC_SOURCE_L1) {
+        snprintf(value, sizeof(value), "jcached; hit; detail=l1");
+    } else if (source == JC_SOURCE_STORE) {
+        snprintf(value, sizeof(value), "jcached; hit");
+    } else {
+        snprintf(value, sizeof(value), "jcached; fwd=uri-miss; fwd-status=%d; %s", e->status,
+                 source == JC_SOURCE_FETCHED ? "stored" : "collapsed");
+    }
+    MHD_add_response_header(resp, "Cache-Status", value);
+}
+
+/* Answers with a value (or a not-stored upstream answer) held in e. */
+static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source source)
+{
+    if (e->failed && e->err != JC_OK) {
+        reply_err(r, e->err);
+        return;
+    }
+    bool not_modified = !e->failed && r->if_none_match != NULL && e->headers[JC_HDR_ETAG] != NULL &&
+                        e->status >= 200 && e->status < 300 &&
+                        etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
+    struct MHD_Response *resp;
+    if (not_modified) {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(e->body_len, e->body, MHD_RESPMEM_PERSISTENT);
+        r->entry = jc_entry_ref(e);
+    }
+    for (int h = 0; h < JC_HDR_COUNT; h++) {
+        if (e->headers[h] != NULL && (!not_modified || h == JC_HDR_ETAG)) {
+            MHD_add_response_header(resp, jc_entry_header_name(h), e->headers[h]);
+        }
+    }
+    uint64_t now = jc_loop_wall_ms(r->http->deps.loop);
+    char age[32];
+    snprintf(age, sizeof(age), "%llu",
+             (unsigned long long)(now > e->stored_at_ms ? (now - e->stored_at_ms) / 1000 : 0));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, age);
+    add_cache_status(resp, e, source);
+    request_reply(r, not_modified ? MHD_HTTP_NOT_MODIFIED : (unsigned int)e->status, resp);
+}
+
+/* {"cache":…,"key":…,"status":…} plus "ttl_ms" when with_ttl (null when ttl_ms < 0). */
+static void reply_key_status(struct request *r, unsigned int code, const char *status,
+                             bool with_ttl, int64_t ttl_ms)
+{
+    const struct jc_cache_config *c = jc_engine_cache(r->http->deps.engine, r->cache);
+    struct jc_buf b;
+    jc_buf_init(&b, 0);
+    jc_buf_add(&b, "{\"cache\":", 9);
+    json_string(&b, c->name, strlen(c->name));
+    jc_buf_add(&b, ",\"key\":", 7);
+    json_string(&b, r->key, r->key_len);
+    jc_buf_printf(&b, ",\"status\":\"%s\"", status);
+    if (with_ttl && ttl_ms >= 0) {
+        jc_buf_printf(&b, ",\"ttl_ms\":%lld", (long long)ttl_ms);
+    } else if (with_ttl) {
+        jc_buf_add(&b, ",\"ttl_ms\":null", 14);
+    }
+    jc_buf_add(&b, "}\n", 2);
+    request_reply(r, code, json_response(&b));
+}
+
+/* ---- engine callbacks ---- */
+
+static void on_outcome(void *arg, const struct jc_outcome *o)
+{
+    struct request *r = arg;
+    r->wait = NULL;
+    if (o->err != JC_OK) {
+        reply_err(r, o->err);
+    } else if (o->entry != NULL) {
+        reply_entry(r, o->entry, o->source);
+    } else {
+        request_reply(r, MHD_HTTP_NO_CONTENT,
+                      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+    }
+}
+
+static void on_post_outcome(void *arg, const struct jc_outcome *o)
+{
+    struct request *r = arg;
+    r->wait = NULL;
+    if (o->err != JC_OK) {
+        reply_err(r, o->err);
+        return;
+    }
+    if (o->status == JC_KEY_EXISTS) {
+        reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
+    } else {
+        reply_key_status(r, MHD_HTTP_ACCEPTED, "PENDING", false, -1);
+    }
+}
+
+static void on_key_status(void *arg, enum jc_err err, enum jc_key_status status, int64_t ttl_ms)
+{
+    struct request *r = arg;
+    if (err != JC_OK) {
+        reply_err(r, err);
+        return;
+    }
+    static const char *const names[] = {"EMPTY", "PENDING", "EXISTS"};
+    reply_key_status(r, MHD_HTTP_OK, names[status], true, status == JC_KEY_EXISTS ? ttl_ms : -1);
+}
+
+/* ---- request parameters ---- */
+
+/* The client's wait in ms: timeout_ms, else Prefer: wait=N, else the cache's
+ * default; never above max_wait_timeout_ms.  JC_ERR_INVALID for a bad
+ * timeout_ms. */
+static enum jc_err request_timeout(struct request *r, const struct jc_cache_config *c,
+                                   uint64_t *out)
+{
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    uint64_t ms = c->wait_timeout_ms;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "timeout_ms", 10, &raw,
+                                      &raw_len) == MHD_YES) {
+        char *val;
+        size_t len;
+        if (raw == NULL || jc_key_decode(raw, raw_len, &val, &len) != JC_OK) {
+            return JC_ERR_INVALID;
+        }
+        bool ok = len > 0 && len <= 19;
+        for (size_t i = 0; ok && i < len; i++) {
+            ok = val[i] >= '0' && val[i] <= '9';
+        }
+        ms = ok ? strtoull(val, NULL, 10) : 0;
+        free(val);
+        if (!ok) {
+            return JC_ERR_INVALID;
+        }
+    } else {
+        const char *prefer = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer");
+        const char *w = prefer != NULL ? strstr(prefer, "wait=") : NULL;
+        if (w != NULL && (w == prefer || w[-1] == ' ' || w[-1] == ',' || w[-1] == ';') &&
+            w[5] >= '0' && w[5] <= '9') {
+            ms = strtoull(w + 5, NULL, 10) * 1000u;
+        }
+    }
+    *out = ms < c->max_wait_timeout_ms ? ms : c->max_wait_timeout_ms;
+    return JC_OK;
+}
+
+/* Whether Cache-Control lists the directive only-if-cached. */
+static bool only_if_cached(struct request *r)
+{
+    const char *p = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Cache-Control");
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        size_t n = strcspn(p, ", \t");
+        if (n == 14 && strncasecmp(p, "only-if-cached", 14) == 0) {
+            return true;
+        }
+        p += n;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/* Bearer token check in constant time (for equal lengths). */
+static bool authorized(struct request *r)
+{
+    const char *token = r->http->deps.config->admin_token;
+    if (token == NULL || token[0] == '\0') {
+        return true;
+    }
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+        return false;
+    }
+    const char *given = auth + 7;
+    size_t n = strlen(token);
+    size_t m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++) {
+        diff |= (unsigned char)(token[i] ^ (i < m ? given[i] : 0));
+    }
+    return diff == 0;
+}
+
+static void reply_unauthorized(struct request *r)
+{
+    struct MHD_Response *resp =
+        error_response("unauthorized", "this call needs Authorization: Bearer <admin token>");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    request_reply(r, MHD_HTTP_UNAUTHORIZED, resp);
+}
+
+/* ---- routes ---- */
+
+static void suspend(struct request *r)
+{
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+}
+
+static void route_value(struct request *r, const char *method)
+{
+    struct jc_engine *engine = r->http->deps.engine;
+    const struct jc_cache_config *c = jc_engine_cache(engine, r->cache);
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    if (!get && !post && !del) {
+        reply_method_not_allowed(r, "GET, HEAD, POST, DELETE");
+        return;
+    }
+    uint64_t timeout;
+    if (request_timeout(r, c, &timeout) != JC_OK) {
+        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                    "timeout_ms must be a non-negative integer");
+        return;
+    }
+    if ((post || del) && !authorized(r)) {
+        reply_unauthorized(r);
+        return;
+    }
+    if (!del) {
+        struct jc_entry *hit = jc_engine_l1_lookup(engine, r->cache, r->key, r->key_len);
+        if (hit != NULL) {
+            if (post) {
+                reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
+            } else {
+                reply_entry(r, hit, JC_SOURCE_L1);
+            }
+            jc_entry_unref(hit);
+            return;
+        }
+    }
+    enum jc_engine_op op = del                 ? JC_OP_DELETE
+                           : post              ? JC_OP_POST
+                           : only_if_cached(r) ? JC_OP_GET
+                                               : JC_OP_BUILD;
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    if (inm != NULL) {
+        r->if_none_match = jc_xstrdup(inm);
+    }
+    enum jc_err err = jc_engine_start(engine, r->cache, r->key, r->key_len, op, timeout,
+                                      post ? on_post_outcome : on_outcome, r, &r->wait);
+    if (err != JC_OK) {
+        reply_err(r, err);
+        return;
+    }
+    suspend(r);
+}
+
+static void route_status(struct request *r, const char *method)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        reply_method_not_allowed(r, "GET, HEAD");
+        return;
+    }
+    if (!authorized(r)) {
+        reply_unauthorized(r);
+        return;
+    }
+    enum jc_err err =
+        jc_engine_status(r->http->deps.engine, r->cache, r->key, r->key_len, on_key_status, r);
+    if (err != JC_OK) {
+        reply_err(r, err);
+        return;
+    }
+    suspend(r);
+}
+
+/* /caches/<name>/<key>[/status], path = what follows "/caches/". */
+static void route_caches(struct request *r, const char *path, const char *method)
+{
+    const char *slash = strchr(path, '/');
+    if (slash == NULL) {
+        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+        return;
+    }
+    const char *key_start = slash + 1;
+    const char *key_end = strchr(key_start, '/');
+    bool status = false;
+    if (key_end != NULL) {
+        if (strcmp(key_end, "/status") != 0) {
+            reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "the key must be one path segment (encode '/' as %2F)");
+            return;
+        }
+        status = true;
+    } else {
+        key_end = key_start + strlen(key_start);
+    }
+    char *name;
+    size_t name_len;
+    if (jc_key_decode(path, (size_t)(slash - path), &name, &name_len) != JC_OK) {
+        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "malformed percent-encoding");
+        return;
+    }
+    r->cache = strlen(name) == name_len ? jc_engine_find_cache(r->http->deps.engine, name) : -1;
+    free(name);
+    if (r->cache < 0) {
+        reply_error(r, MHD_HTTP_NOT_FOUND, "unknown_cache", "no cache of that name");
+        return;
+    }
+    const char *why = "malformed percent-encoding in the key";
+    if (jc_key_decode(key_start, (size_t)(key_end - key_start), &r->key, &r->key_len) != JC_OK ||
+        jc_key_validate(r->key, r->key_len, &why) != JC_OK) {
+        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", why);
+        return;
+    }
+    if (status) {
+        route_status(r, method);
+    } else {
+        route_value(r, method);
+    }
+}
+
+static void route_readyz(struct request *r)
+{
+    bool store_up = jc_store_is_ready(r->http->deps.store);
+    bool broker_up = jc_broker_is_ready(r->http->deps.broker);
+    if (store_up && broker_up) {
+        struct jc_buf b;
+        jc_buf_init(&b, 0);
+        jc_buf_printf(&b, "{\"status\":\"ready\",\"store\":\"up\",\"broker\":\"up\"}\n");
+        request_reply(r, MHD_HTTP_OK, json_response(&b));
+        return;
+    }
+    char msg[128];
+    snprintf(msg, sizeof(msg), "store %s (%s), broker %s (%s)", store_up ? "up" : "down",
+             jc_store_name(r->http->deps.store), broker_up ? "up" : "down",
+             jc_broker_name(r->http->deps.broker));
+    reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                store_up ? "broker_unavailable" : "store_unavailable", msg);
+}
+
+static void route_metrics(struct request *r)
+{
+    struct jc_engine_stats stats;
+    jc_engine_stats(r->http->deps.engine, &stats);
+    struct jc_buf b;
+    jc_buf_init(&b, 0);
+    jc_metrics_render(&b, &stats, &r->http->counters, jc_store_is_ready(r->http->deps.store),
+                      jc_broker_is_ready(r->http->deps.broker));
+    struct MHD_Response *resp = response_from_buf(&b);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    request_reply(r, MHD_HTTP_OK, resp);
+}
+
+static void route(struct request *r, const char *url, const char *method)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strncmp(url, "/caches/", 8) == 0) {
+        route_caches(r, url + 8, method);
+        return;
+    }
+    bool known = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+                 strcmp(url, "/metrics") == 0 || strcmp(url, "/caches") == 0;
+    if (!known) {
+        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+        return;
+    }
+    if (!get) {
+        reply_method_not_allowed(r, "GET, HEAD");
+        return;
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        struct jc_buf b;
+        jc_buf_init(&b, 0);
+        jc_buf_printf(&b, "{\"status\":\"ok\"}\n");
+        request_reply(r, MHD_HTTP_OK, json_response(&b));
+    } else if (strcmp(url, "/readyz") == 0) {
+        route_readyz(r);
+    } else if (strcmp(url, "/metrics") == 0) {
+        route_metrics(r);
+    } else {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            r->http->caches_json_len, r->http->caches_json, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        request_reply(r, MHD_HTTP_OK, resp);
+    }
+}
+
+/* ---- MHD plumbing ---- */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    (void)upload_data;
+    struct jc_http *h = cls;
+    struct request *r = *req_cls;
+    if (r == NULL) {
+        r = jc_xcalloc(1, sizeof(*r));
+        r->http = h;
+        r->conn = conn;
+        r->cache = -1;
+        *req_cls = r;
+        h->in_flight++;
+        route(r, url, method);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* Request bodies carry nothing jcached needs: discard them. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->response != NULL) {
+        enum MHD_Result ret = MHD_queue_response(conn, r->status, r->response);
+        MHD_destroy_response(r->response);
+        r->response = NULL;
+        return ret;
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct jc_http *h = cls;
+    struct request *r = *req_cls;
+    if (r == NULL) {
+        return;
+    }
+    jc_engine_cancel(r->wait);
+    if (r->response != NULL) {
+        MHD_destroy_response(r->response);
+    }
+    jc_entry_unref(r->entry);
+    free(r->key);
+    free(r->if_none_match);
+    free(r);
+    *req_cls = NULL;
+    h->in_flight--;
+}
+
+static size_t identity_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+static void schedule(struct jc_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG to;
+    if (MHD_get_timeout(h->daemon, &to) == MHD_YES) {
+        struct timeval tv = {(time_t)(to / 1000), (suseconds_t)((to % 1000) * 1000)};
+        evtimer_add(h->ev_timer, &tv);
+    } else {
+        evtimer_del(h->ev_timer);
+    }
+}
+
+static void on_mhd_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct jc_http *h = arg;
+    MHD_run(h->daemon);
+    schedule(h);
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n') {
+        msg[--n] = '\0';
+    }
+    jc_log_debug("http: %s", msg);
+}
+
+static enum jc_err resolve_listen(const struct jc_config *cfg, struct sockaddr_storage *addr)
+{
+    struct addrinfo hints = {0};
+    struct addrinfo *res = NULL;
+    char port[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    if (getaddrinfo(cfg->listen_host, port, &hints, &res) != 0 || res == NULL) {
+        jc_log_error("cannot resolve listen address %s", cfg->listen_host);
+        return JC_ERR_INVALID;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return JC_OK;
+}
+
+enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
+{
+    struct sockaddr_storage addr;
+    if (resolve_listen(deps->config, &addr) != JC_OK) {
+        return JC_ERR_INVALID;
+    }
+    struct jc_http *h = jc_xcalloc(1, sizeof(*h));
+    h->deps = *deps;
+    h->caches_json = jc_config_caches_json(deps->config);
+    h->caches_json_len = strlen(h->caches_json);
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
+        identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
+    if (h->daemon == NULL) {
+        jc_log_error("cannot listen on %s:%d", deps->config->listen_host,
+                     deps->config->listen_port);
+        free(h->caches_json);
+        free(h);
+        return JC_ERR_INVALID;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pinfo = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = pinfo != NULL ? pinfo->port : deps->config->listen_port;
+    struct event_base *base = jc_loop_base(deps->loop);
+    h->ev_io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, on_mhd_ready, h);
+    h->ev_timer = evtimer_new(base, on_mhd_ready, h);
+    event_add(h->ev_io, NULL);
+    schedule(h);
+    *out = h;
+    return JC_OK;
+}
+
+void jc_http_quiesce(struct jc_http *http)
+{
+    MHD_socket fd = MHD_quiesce_daemon(http->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
+}
+
+size_t jc_http_requests_in_flight(const struct jc_http *http)
+{
+    return http->in_flight;
+}
+
+int jc_http_port(const struct jc_http *http)
+{
+    return http->port;
+}
+
+void jc_http_close(struct jc_http *http)
+{
+    if (http == NULL) {
+        return;
+    }
+    event_free(http->ev_io);
+    event_free(http->ev_timer);
+    MHD_stop_daemon(http->daemon);
+    free(http->caches_json);
+    free(http);
+}
