@@ -49,6 +49,7 @@
 #define RECONNECT_WAIT_MS 250
 #define FIRST_FLUSH_MS    2000
 #define CLOSE_WAIT_S      5
+#define MAX_RETRY_MS      5000
 
 /* One decoded event waiting for the loop. */
 struct queued_event {
@@ -63,9 +64,12 @@ struct nats_broker {
     void *arg;
     char *prefix;
     natsOptions *opts;
-    natsConnection *nc;
-    natsSubscription *sub;
-    struct jc_async *async;
+    natsConnection *nc;     /* NULL between a lost connection and the retry */
+    natsSubscription *sub;  /* NULL likewise */
+    bool sub_has_complete;  /* sub got its completion callback */
+    struct jc_async *async; /* events queued, or the connection closed */
+    struct jc_timer *retry; /* makes a new connection after nats.c gave up */
+    uint64_t retry_ms;
     atomic_bool connected;
 
     pthread_mutex_t mu; /* guards everything below */
@@ -74,6 +78,7 @@ struct nats_broker {
     struct queued_event *tail;
     bool sub_complete; /* the message handler will not run again */
     bool conn_closed;  /* the closed callback ran */
+    bool closing;      /* jc_broker_close is running */
 };
 
 static enum jc_err err_from_nats(natsStatus s)
@@ -102,8 +107,8 @@ static void set_connected(struct nats_broker *b, natsConnection *nc)
 {
     bool now = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
     bool before = atomic_exchange(&b->connected, now);
-    if (now != before) {
-        jc_log_info("broker nats: %s", now ? "connected" : "disconnected");
+    if (now && !before) {
+        jc_log_info("broker nats: connected");
     }
 }
 
@@ -117,17 +122,32 @@ static void on_nats_disconnected(natsConnection *nc, void *closure)
     (void)nc;
     struct nats_broker *b = closure;
     if (atomic_exchange(&b->connected, false)) {
-        jc_log_warn("broker nats: disconnected, reconnecting");
+        pthread_mutex_lock(&b->mu);
+        bool closing = b->closing;
+        pthread_mutex_unlock(&b->mu);
+        if (!closing) {
+            jc_log_warn("broker nats: disconnected, reconnecting");
+        }
     }
 }
 
+/* nats.c closes a connection for good when we close it, and also after the
+ * server refused our credentials twice in a row; in that second case the loop
+ * is woken to start a new connection later. */
 static void on_nats_closed(natsConnection *nc, void *closure)
 {
-    (void)nc;
     struct nats_broker *b = closure;
     atomic_store(&b->connected, false);
     pthread_mutex_lock(&b->mu);
     b->conn_closed = true;
+    if (!b->closing) {
+        const char *why = NULL;
+        natsStatus s = natsConnection_GetLastError(nc, &why);
+        jc_log_warn("broker nats: the connection gave up: %s%s%s", natsStatus_GetText(s),
+                    why != NULL && why[0] != '\0' ? ": " : "", why != NULL ? why : "");
+        /* Under the mutex: close frees async only after taking it. */
+        jc_async_send(b->async);
+    }
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
 }
@@ -173,24 +193,41 @@ static void on_nats_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     }
     b->tail = q;
     pthread_mutex_unlock(&b->mu);
+    /* close waits for this handler to return before freeing async. */
     jc_async_send(b->async);
 }
 
-/* Takes the whole queue (the caller frees it). */
-static struct queued_event *take_queue(struct nats_broker *b)
+/* Takes the whole queue (the caller frees it) and reports a lost connection. */
+static struct queued_event *take_queue(struct nats_broker *b, bool *conn_closed)
 {
     pthread_mutex_lock(&b->mu);
     struct queued_event *q = b->head;
     b->head = NULL;
     b->tail = NULL;
+    *conn_closed = b->conn_closed;
     pthread_mutex_unlock(&b->mu);
     return q;
 }
 
-static void deliver_queued(void *arg)
+static void schedule_retry(struct nats_broker *b)
+{
+    if (jc_timer_is_pending(b->retry)) {
+        return;
+    }
+    jc_log_warn("broker nats: connection closed, opening a new one in %llu ms",
+                (unsigned long long)b->retry_ms);
+    jc_timer_start(b->retry, b->retry_ms);
+    b->retry_ms = b->retry_ms * 2 > MAX_RETRY_MS ? MAX_RETRY_MS : b->retry_ms * 2;
+}
+
+static void on_loop_wakeup(void *arg)
 {
     struct nats_broker *b = arg;
-    struct queued_event *q = take_queue(b);
+    bool conn_closed;
+    struct queued_event *q = take_queue(b, &conn_closed);
+    if (conn_closed && b->nc != NULL) {
+        schedule_retry(b);
+    }
     while (q != NULL) {
         struct queued_event *next = q->next;
         b->on_event(b->arg, q->ev);
@@ -217,6 +254,24 @@ static natsStatus set_servers(natsOptions *opts, const struct jc_broker_config *
     return s;
 }
 
+static natsStatus set_callbacks(struct nats_broker *b)
+{
+    natsStatus s = natsOptions_SetRetryOnFailedConnect(b->opts, true, on_nats_connected, b);
+    if (s == NATS_OK) {
+        s = natsOptions_SetDisconnectedCB(b->opts, on_nats_disconnected, b);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectedCB(b->opts, on_nats_connected, b);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetClosedCB(b->opts, on_nats_closed, b);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetErrorHandler(b->opts, on_nats_error, b);
+    }
+    return s;
+}
+
 static natsStatus make_options(struct nats_broker *b, const struct jc_broker_config *cfg)
 {
     natsStatus s = natsOptions_Create(&b->opts);
@@ -239,24 +294,15 @@ static natsStatus make_options(struct nats_broker *b, const struct jc_broker_con
         s = natsOptions_SetReconnectWait(b->opts, RECONNECT_WAIT_MS);
     }
     if (s == NATS_OK) {
-        s = natsOptions_SetRetryOnFailedConnect(b->opts, true, on_nats_connected, b);
-    }
-    if (s == NATS_OK) {
-        s = natsOptions_SetDisconnectedCB(b->opts, on_nats_disconnected, b);
-    }
-    if (s == NATS_OK) {
-        s = natsOptions_SetReconnectedCB(b->opts, on_nats_connected, b);
-    }
-    if (s == NATS_OK) {
-        s = natsOptions_SetClosedCB(b->opts, on_nats_closed, b);
-    }
-    if (s == NATS_OK) {
-        s = natsOptions_SetErrorHandler(b->opts, on_nats_error, b);
+        s = set_callbacks(b);
     }
     return s;
 }
 
-/* Connects (or starts connecting in the background) and subscribes. */
+/* Connects (or starts connecting in the background) and subscribes.  The
+ * first attempt runs on the calling thread: immediate for a refused port,
+ * one round trip for a server that answers, at most nats.c's connect timeout
+ * otherwise. */
 static natsStatus connect_and_subscribe(struct nats_broker *b)
 {
     natsStatus s = natsConnection_Connect(&b->nc, b->opts);
@@ -274,6 +320,7 @@ static natsStatus connect_and_subscribe(struct nats_broker *b)
     jc_buf_reset(&subject);
     if (s == NATS_OK) {
         s = natsSubscription_SetOnCompleteCB(b->sub, on_nats_sub_complete, b);
+        b->sub_has_complete = s == NATS_OK;
     }
     if (s == NATS_OK && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
         /* Once open returns with the server up, the server knows of the
@@ -284,6 +331,61 @@ static natsStatus connect_and_subscribe(struct nats_broker *b)
         set_connected(b, b->nc);
     }
     return s;
+}
+
+/* Waits (a bounded time) until the nats threads are done with b. */
+static void wait_for_nats_threads(struct nats_broker *b, bool want_sub, bool want_conn)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += CLOSE_WAIT_S;
+    pthread_mutex_lock(&b->mu);
+    while ((want_sub && !b->sub_complete) || (want_conn && !b->conn_closed)) {
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &deadline) == ETIMEDOUT) {
+            jc_log_error("broker nats: nats threads did not finish within %d s", CLOSE_WAIT_S);
+            break;
+        }
+    }
+    b->sub_complete = false;
+    b->conn_closed = false;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Closes and frees the connection and subscription, if any. */
+static void drop_connection(struct nats_broker *b)
+{
+    if (b->sub != NULL) {
+        natsSubscription_Unsubscribe(b->sub);
+    }
+    if (b->nc != NULL) {
+        natsConnection_Close(b->nc);
+    }
+    wait_for_nats_threads(b, b->sub != NULL && b->sub_has_complete, b->nc != NULL);
+    natsSubscription_Destroy(b->sub);
+    natsConnection_Destroy(b->nc);
+    b->sub = NULL;
+    b->nc = NULL;
+    b->sub_has_complete = false;
+    atomic_store(&b->connected, false);
+}
+
+/* Replaces the connection; on failure tries again later. */
+static void reconnect(struct nats_broker *b)
+{
+    drop_connection(b);
+    natsStatus s = connect_and_subscribe(b);
+    if (s != NATS_OK) {
+        log_nats_error("cannot connect", s);
+        drop_connection(b);
+        schedule_retry(b);
+    } else if (atomic_load(&b->connected)) {
+        b->retry_ms = RECONNECT_WAIT_MS;
+    }
+}
+
+static void on_retry_timer(void *arg)
+{
+    reconnect(arg);
 }
 
 static void nats_close(struct jc_broker *broker);
@@ -302,58 +404,44 @@ static enum jc_err nats_open(struct jc_loop *loop, const struct jc_broker_config
     b->on_event = on_event;
     b->arg = arg;
     b->prefix = jc_xstrdup(prefix);
+    b->retry_ms = RECONNECT_WAIT_MS;
     atomic_init(&b->connected, false);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
-    b->async = jc_async_new(loop, deliver_queued, b);
-    if (b->async == NULL) {
-        nats_close(&b->base);
-        return JC_ERR_BROKER;
-    }
-    natsStatus s = make_options(b, cfg);
+    b->retry = jc_timer_new(loop, on_retry_timer, b);
+    b->async = jc_async_new(loop, on_loop_wakeup, b);
+    natsStatus s = b->async != NULL ? make_options(b, cfg) : NATS_SYS_ERROR;
     if (s == NATS_OK) {
         s = connect_and_subscribe(b);
     }
-    if (s != NATS_OK) {
+    if (s != NATS_OK && (b->async == NULL || err_from_nats(s) == JC_ERR_INVALID)) {
+        /* A bad setting (a malformed URL, say): retrying cannot help. */
         log_nats_error("cannot open", s);
+        enum jc_err err = b->async != NULL ? JC_ERR_INVALID : JC_ERR_BROKER;
         nats_close(&b->base);
-        return err_from_nats(s) == JC_ERR_INVALID ? JC_ERR_INVALID : JC_ERR_BROKER;
+        return err;
+    }
+    if (s != NATS_OK) {
+        log_nats_error("cannot connect", s);
+        drop_connection(b);
+        schedule_retry(b);
     }
     *out = &b->base;
     return JC_OK;
 }
 
-/* Waits (a bounded time) until the nats threads are done with b. */
-static void wait_for_nats_threads(struct nats_broker *b, bool want_sub, bool want_conn)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += CLOSE_WAIT_S;
-    pthread_mutex_lock(&b->mu);
-    while ((want_sub && !b->sub_complete) || (want_conn && !b->conn_closed)) {
-        if (pthread_cond_timedwait(&b->cond, &b->mu, &deadline) == ETIMEDOUT) {
-            jc_log_error("broker nats: nats threads did not finish within %d s", CLOSE_WAIT_S);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&b->mu);
-}
-
 static void nats_close(struct jc_broker *broker)
 {
     struct nats_broker *b = (struct nats_broker *)broker;
-    if (b->sub != NULL) {
-        natsSubscription_Unsubscribe(b->sub);
-    }
-    if (b->nc != NULL) {
-        natsConnection_Close(b->nc);
-    }
-    wait_for_nats_threads(b, b->sub != NULL, b->nc != NULL);
-    natsSubscription_Destroy(b->sub);
-    natsConnection_Destroy(b->nc);
+    pthread_mutex_lock(&b->mu);
+    b->closing = true;
+    pthread_mutex_unlock(&b->mu);
+    jc_timer_free(b->retry);
+    drop_connection(b);
     natsOptions_Destroy(b->opts);
     jc_async_free(b->async);
-    struct queued_event *q = take_queue(b);
+    bool conn_closed;
+    struct queued_event *q = take_queue(b, &conn_closed);
     while (q != NULL) {
         struct queued_event *next = q->next;
         jc_event_codec_free(q->ev);
@@ -369,7 +457,7 @@ static void nats_close(struct jc_broker *broker)
 static bool nats_is_ready(struct jc_broker *broker)
 {
     struct nats_broker *b = (struct nats_broker *)broker;
-    return atomic_load(&b->connected) && b->sub != NULL &&
+    return atomic_load(&b->connected) && b->nc != NULL && b->sub != NULL &&
            natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 

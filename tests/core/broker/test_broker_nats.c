@@ -1,0 +1,421 @@
+/* tests/core/broker/test_broker_nats.c: the NATS broker (core/broker/nats.c)
+ * against a real nats-server: authentication, fan-out to every replica,
+ * hostile keys, malformed traffic, and losing and regaining the server.
+ * What every broker must do is in test_broker_contract.c; this file holds
+ * what only NATS has (tokens, subjects, a server that goes away). */
+#include "core/broker/broker.h"
+
+#include <check.h>
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/loop.h"
+#include "core/mem.h"
+#include "tests/support/servers.h"
+
+#define MAX_SEEN 64
+#define TOKEN    "s3cret-token"
+
+/* What one broker instance received, in order. */
+struct seen {
+    size_t count;
+    size_t want; /* done becomes true once count >= want */
+    bool done;
+    struct {
+        enum jc_event_kind kind;
+        char cache[80];
+        char key[1100];
+        size_t key_len;
+        uint64_t token;
+        bool ok;
+        char origin[80];
+    } ev[MAX_SEEN];
+};
+
+static void record_event(void *arg, const struct jc_event *ev)
+{
+    struct seen *s = arg;
+    ck_assert_uint_lt(s->count, MAX_SEEN);
+    ck_assert_uint_le(ev->key_len, sizeof(s->ev[0].key));
+    s->ev[s->count].kind = ev->kind;
+    snprintf(s->ev[s->count].cache, sizeof(s->ev[0].cache), "%s", ev->cache);
+    memcpy(s->ev[s->count].key, ev->key, ev->key_len);
+    s->ev[s->count].key_len = ev->key_len;
+    s->ev[s->count].token = ev->token;
+    s->ev[s->count].ok = ev->ok;
+    snprintf(s->ev[s->count].origin, sizeof(s->ev[0].origin), "%s", ev->origin);
+    s->count++;
+    if (s->count >= s->want) {
+        s->done = true;
+    }
+}
+
+static void expect(struct seen *s, size_t n)
+{
+    s->want = n;
+    s->done = s->count >= n;
+}
+
+/* A server, a loop and a broker config whose strings the fixture owns (the
+ * config struct has plain char pointers). */
+struct fixture {
+    struct jc_test_server server;
+    struct jc_loop *loop;
+    char url[64];
+    char *urls[1];
+    char type[8];
+    char token[64];
+    char user[32];
+    char password[32];
+    char prefix[32];
+    struct jc_broker_config cfg;
+};
+
+static void fixture_config(struct fixture *f)
+{
+    f->loop = jc_loop_new();
+    jc_test_nats_url(&f->server, f->url, sizeof(f->url));
+    f->urls[0] = f->url;
+    snprintf(f->type, sizeof(f->type), "nats");
+    f->cfg.type = f->type;
+    f->cfg.urls = f->urls;
+    f->cfg.n_urls = 1;
+}
+
+static void fixture_init(struct fixture *f, const char *token)
+{
+    memset(f, 0, sizeof(*f));
+    ck_assert_int_eq(jc_test_nats_start(&f->server, token), 0);
+    fixture_config(f);
+    snprintf(f->token, sizeof(f->token), "%s", token);
+    f->cfg.token = f->token;
+}
+
+static void fixture_done(struct fixture *f)
+{
+    jc_loop_free(f->loop);
+    jc_test_server_stop(&f->server);
+}
+
+static struct jc_broker *open_broker(struct fixture *f, struct seen *s)
+{
+    struct jc_broker *b = NULL;
+    ck_assert_int_eq(jc_broker_open(f->loop, &f->cfg, record_event, s, &b), JC_OK);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+/* Runs the loop until the broker's readiness equals want (or timeout_ms). */
+static bool wait_ready(struct jc_loop *loop, struct jc_broker *b, bool want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (jc_broker_is_ready(b) == want) {
+            return true;
+        }
+        jc_test_loop_for(loop, 20);
+    }
+    return jc_broker_is_ready(b) == want;
+}
+
+static struct jc_event done_event(const char *key, size_t key_len, uint64_t token,
+                                  const char *origin)
+{
+    struct jc_event ev = {.kind = JC_EVENT_DONE,
+                          .cache = "weather",
+                          .key = key,
+                          .key_len = key_len,
+                          .token = token,
+                          .ok = true,
+                          .origin = origin};
+    return ev;
+}
+
+START_TEST(opens_ready_with_the_right_token)
+{
+    struct fixture f;
+    struct seen s = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *b = open_broker(&f, &s);
+    ck_assert_str_eq(jc_broker_name(b), "nats");
+    ck_assert(jc_broker_is_ready(b));
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(wrong_token_opens_but_is_never_ready)
+{
+    struct fixture f;
+    struct seen s = {0};
+    fixture_init(&f, TOKEN);
+    snprintf(f.token, sizeof(f.token), "wrong");
+    struct jc_broker *b = open_broker(&f, &s);
+    jc_test_loop_for(f.loop, 600);
+    ck_assert(!jc_broker_is_ready(b));
+    struct jc_event ev = done_event("k", 1, 1, "a");
+    ck_assert_int_eq(jc_broker_publish(b, &ev), JC_ERR_BROKER);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(user_and_password_authenticate)
+{
+    struct fixture f;
+    struct seen s = {0};
+    memset(&f, 0, sizeof(f));
+    ck_assert_int_eq(jc_test_nats_start_userpass(&f.server, "jc", "pw"), 0);
+    fixture_config(&f);
+    snprintf(f.user, sizeof(f.user), "jc");
+    snprintf(f.password, sizeof(f.password), "pw");
+    f.cfg.user = f.user;
+    f.cfg.password = f.password;
+    struct jc_broker *b = open_broker(&f, &s);
+    ck_assert(jc_broker_is_ready(b));
+    jc_broker_close(b);
+    snprintf(f.password, sizeof(f.password), "nope");
+    b = open_broker(&f, &s);
+    jc_test_loop_for(f.loop, 300);
+    ck_assert(!jc_broker_is_ready(b));
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(every_instance_receives_every_event_after_publish_returns)
+{
+    struct fixture f;
+    struct seen sa = {0}, sb = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *a = open_broker(&f, &sa);
+    struct jc_broker *b = open_broker(&f, &sb);
+    struct jc_event done = done_event("london", 6, 77, "replica-a");
+    struct jc_event inval = {.kind = JC_EVENT_INVALIDATE,
+                             .cache = "weather",
+                             .key = "paris",
+                             .key_len = 5,
+                             .origin = "replica-b"};
+    ck_assert_int_eq(jc_broker_publish(a, &done), JC_OK);
+    ck_assert_int_eq(jc_broker_publish(b, &inval), JC_OK);
+    /* Callback rule: nothing is delivered from inside publish. */
+    ck_assert_uint_eq(sa.count + sb.count, 0);
+    expect(&sa, 2);
+    expect(&sb, 2);
+    ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
+    ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
+    struct seen *both[2] = {&sa, &sb};
+    for (int i = 0; i < 2; i++) {
+        struct seen *s = both[i];
+        ck_assert_uint_eq(s->count, 2);
+        for (size_t j = 0; j < 2; j++) {
+            bool is_done = s->ev[j].kind == JC_EVENT_DONE;
+            ck_assert_str_eq(s->ev[j].cache, "weather");
+            ck_assert_str_eq(s->ev[j].origin, is_done ? "replica-a" : "replica-b");
+            ck_assert_uint_eq(s->ev[j].token, is_done ? 77 : 0);
+            ck_assert(s->ev[j].ok == is_done);
+            ck_assert_mem_eq(s->ev[j].key, is_done ? "london" : "paris", is_done ? 6 : 5);
+        }
+    }
+    jc_broker_close(a);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(hostile_keys_arrive_byte_for_byte)
+{
+    static const char long_key_fill = '.';
+    char long_key[1024];
+    memset(long_key, long_key_fill, sizeof(long_key));
+    const char *keys[] = {"a.b.c", "*", ">", "a b\tc", "x\0y", "\xff\xfe", "~", long_key, ""};
+    const size_t lens[] = {5, 1, 1, 5, 3, 2, 1, sizeof(long_key), 0};
+    const size_t n = sizeof(lens) / sizeof(lens[0]);
+    struct fixture f;
+    struct seen sa = {0}, sb = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *a = open_broker(&f, &sa);
+    struct jc_broker *b = open_broker(&f, &sb);
+    for (size_t i = 0; i < n; i++) {
+        struct jc_event ev = done_event(keys[i], lens[i], i + 1, "a");
+        ev.cache = i % 2 == 0 ? "weather" : "odd.cache *name>";
+        ck_assert_int_eq(jc_broker_publish(a, &ev), JC_OK);
+    }
+    expect(&sa, n);
+    expect(&sb, n);
+    ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
+    ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
+    for (size_t i = 0; i < n; i++) {
+        /* One publisher on one connection: NATS keeps the order. */
+        ck_assert_uint_eq(sb.ev[i].token, i + 1);
+        ck_assert_uint_eq(sb.ev[i].key_len, lens[i]);
+        ck_assert_mem_eq(sb.ev[i].key, keys[i], lens[i]);
+        ck_assert_str_eq(sb.ev[i].cache, i % 2 == 0 ? "weather" : "odd.cache *name>");
+    }
+    jc_broker_close(a);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+/* Publishes raw bytes with a plain nats.c connection, as a foreign client would. */
+static void publish_raw(struct fixture *f, const char *subject, const void *data, int len)
+{
+    natsOptions *opts = NULL;
+    natsConnection *nc = NULL;
+    ck_assert_int_eq(natsOptions_Create(&opts), NATS_OK);
+    ck_assert_int_eq(natsOptions_SetURL(opts, f->url), NATS_OK);
+    ck_assert_int_eq(natsOptions_SetToken(opts, TOKEN), NATS_OK);
+    ck_assert_int_eq(natsConnection_Connect(&nc, opts), NATS_OK);
+    ck_assert_int_eq(natsConnection_Publish(nc, subject, data, len), NATS_OK);
+    ck_assert_int_eq(natsConnection_Flush(nc), NATS_OK);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
+}
+
+START_TEST(malformed_messages_are_dropped_and_later_events_still_arrive)
+{
+    struct fixture f;
+    struct seen s = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *b = open_broker(&f, &s);
+    publish_raw(&f, "jcached.ev.weather.london", "garbage", 7);
+    publish_raw(&f, "jcached.ev.weather.london", "", 0);
+    struct jc_event ev = done_event("london", 6, 5, "a");
+    ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
+    expect(&s, 1);
+    ck_assert(jc_test_loop_until(f.loop, &s.done, 3000));
+    jc_test_loop_for(f.loop, 100);
+    ck_assert_uint_eq(s.count, 1);
+    ck_assert_uint_eq(s.ev[0].token, 5);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(subject_prefix_separates_deployments)
+{
+    struct fixture f;
+    struct seen s_default = {0}, s_other = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *a = open_broker(&f, &s_default);
+    snprintf(f.prefix, sizeof(f.prefix), "staging.jc");
+    f.cfg.subject_prefix = f.prefix;
+    struct jc_broker *b = open_broker(&f, &s_other);
+    struct jc_event ev = done_event("k", 1, 9, "x");
+    ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
+    expect(&s_other, 1);
+    ck_assert(jc_test_loop_until(f.loop, &s_other.done, 3000));
+    jc_test_loop_for(f.loop, 100);
+    ck_assert_uint_eq(s_default.count, 0);
+    snprintf(f.prefix, sizeof(f.prefix), "bad*prefix");
+    struct jc_broker *c = NULL;
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s_other, &c), JC_ERR_INVALID);
+    jc_broker_close(a);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+/* Publishes ev from pub every 100 ms until s has seen one more event. */
+static bool publish_until_seen(struct fixture *f, struct jc_broker *pub, struct seen *s,
+                               const struct jc_event *ev, int timeout_ms)
+{
+    size_t before = s->count;
+    expect(s, before + 1);
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (jc_broker_publish(pub, ev) == JC_OK && jc_test_loop_until(f->loop, &s->done, 100)) {
+            return true;
+        }
+    }
+    return s->done;
+}
+
+START_TEST(server_loss_is_not_ready_and_publish_fails_then_recovers)
+{
+    struct fixture f;
+    struct seen sa = {0}, sb = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *a = open_broker(&f, &sa);
+    struct jc_broker *b = open_broker(&f, &sb);
+    jc_test_server_kill(&f.server);
+    ck_assert(wait_ready(f.loop, a, false, 3000));
+    ck_assert(wait_ready(f.loop, b, false, 3000));
+    struct jc_event ev = done_event("k", 1, 3, "a");
+    ck_assert_int_eq(jc_broker_publish(a, &ev), JC_ERR_BROKER);
+    ck_assert_int_eq(jc_test_server_restart(&f.server), 0);
+    ck_assert(wait_ready(f.loop, a, true, 5000));
+    ck_assert(wait_ready(f.loop, b, true, 5000));
+    ck_assert(publish_until_seen(&f, a, &sb, &ev, 3000));
+    ck_assert_uint_eq(sb.ev[sb.count - 1].token, 3);
+    jc_broker_close(a);
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(opens_while_server_is_down_and_connects_when_it_starts)
+{
+    struct fixture f;
+    struct seen s = {0};
+    fixture_init(&f, TOKEN);
+    jc_test_server_kill(&f.server);
+    struct jc_broker *b = open_broker(&f, &s);
+    ck_assert(!jc_broker_is_ready(b));
+    ck_assert_int_eq(jc_test_server_restart(&f.server), 0);
+    ck_assert(wait_ready(f.loop, b, true, 5000));
+    struct jc_event ev = done_event("k", 1, 4, "a");
+    ck_assert(publish_until_seen(&f, b, &s, &ev, 3000));
+    jc_broker_close(b);
+    fixture_done(&f);
+}
+END_TEST
+
+START_TEST(close_with_undelivered_events_frees_them)
+{
+    struct fixture f;
+    struct seen s = {0};
+    fixture_init(&f, TOKEN);
+    struct jc_broker *b = open_broker(&f, &s);
+    struct jc_event ev = done_event("k", 1, 4, "a");
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
+    }
+    jc_broker_close(b);
+    ck_assert_uint_eq(s.count, 0);
+    fixture_done(&f);
+}
+END_TEST
+
+static Suite *broker_nats_suite(void)
+{
+    Suite *s = suite_create("broker_nats");
+    TCase *tc = tcase_create("auth");
+    tcase_add_test(tc, opens_ready_with_the_right_token);
+    tcase_add_test(tc, wrong_token_opens_but_is_never_ready);
+    tcase_add_test(tc, user_and_password_authenticate);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("delivery");
+    tcase_add_test(tc, every_instance_receives_every_event_after_publish_returns);
+    tcase_add_test(tc, hostile_keys_arrive_byte_for_byte);
+    tcase_add_test(tc, malformed_messages_are_dropped_and_later_events_still_arrive);
+    tcase_add_test(tc, subject_prefix_separates_deployments);
+    tcase_add_test(tc, close_with_undelivered_events_frees_them);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("outage");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, server_loss_is_not_ready_and_publish_fails_then_recovers);
+    tcase_add_test(tc, opens_while_server_is_down_and_connects_when_it_starts);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(broker_nats_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
