@@ -60,6 +60,10 @@ static enum jc_err check_upstream_url(struct jc_schema *s, const char *url)
             return jc_schema_fail(s, "must not contain spaces or control characters");
         }
     }
+    if (strchr(url, '#') != NULL) {
+        /* A fragment is never sent, so a {key} inside it would be lost. */
+        return jc_schema_fail(s, "must not contain a #fragment");
+    }
     size_t host_len = authority_len(url);
     if (host_len == 0) {
         return jc_schema_fail(s, "must name a host after the scheme");

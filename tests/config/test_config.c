@@ -223,6 +223,8 @@ START_TEST(bad_values_name_their_path)
                  "caches[0].upstream.url: must start with http:// or https://");
     expect_error("{\"caches\":[{\"name\":\"a\",\"upstream\":{\"url\":\"http://{key}.h/\"}}]}",
                  "caches[0].upstream.url: {key} must be in the path");
+    expect_error("{\"caches\":[{\"name\":\"a\",\"upstream\":{\"url\":\"http://h/x#{key}\"}}]}",
+                 "caches[0].upstream.url: must not contain a #fragment");
     expect_error("{\"listen\":\"localhost\"," CACHES_A "}", "listen: must be host:port");
     expect_error("{\"listen\":\"127.0.0.1:65536\"," CACHES_A "}", "listen: must be host:port");
     expect_error("{\"listen\":\":8080\"," CACHES_A "}", "listen: must be host:port");
