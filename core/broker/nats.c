@@ -70,6 +70,8 @@ struct nats_broker {
     struct jc_async *async; /* events queued, or the connection closed */
     struct jc_timer *retry; /* makes a new connection after nats.c gave up */
     uint64_t retry_ms;
+    bool dispatching; /* on_loop_wakeup is calling on_event */
+    bool closed;      /* closed from on_event: on_loop_wakeup frees b */
     atomic_bool connected;
 
     pthread_mutex_t mu; /* guards everything below */
@@ -228,12 +230,21 @@ static void on_loop_wakeup(void *arg)
     if (conn_closed && b->nc != NULL) {
         schedule_retry(b);
     }
+    /* on_event may close the broker; then the rest is freed, not delivered,
+     * and b itself is freed here, once nothing uses it any more. */
+    b->dispatching = true;
     while (q != NULL) {
         struct queued_event *next = q->next;
-        b->on_event(b->arg, q->ev);
+        if (!b->closed) {
+            b->on_event(b->arg, q->ev);
+        }
         jc_event_codec_free(q->ev);
         free(q);
         q = next;
+    }
+    b->dispatching = false;
+    if (b->closed) {
+        free(b);
     }
 }
 
@@ -451,7 +462,10 @@ static void nats_close(struct jc_broker *broker)
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
     free(b->prefix);
-    free(b);
+    b->closed = true;
+    if (!b->dispatching) {
+        free(b);
+    }
 }
 
 static bool nats_is_ready(struct jc_broker *broker)
