@@ -58,8 +58,39 @@ static int local_setup(struct broker_env *env)
     return 0;
 }
 
+static int nats_setup(struct broker_env *env)
+{
+    if (jc_test_nats_start(&env->servers[0], "contract-token") != 0) {
+        return -1;
+    }
+    snprintf(env->type, sizeof(env->type), "nats");
+    jc_test_nats_url(&env->servers[0], env->url, sizeof(env->url));
+    env->urls[0] = env->url;
+    env->cfg.urls = env->urls;
+    env->cfg.n_urls = 1;
+    snprintf(env->token, sizeof(env->token), "contract-token");
+    env->cfg.token = env->token;
+    return 0;
+}
+
+static int redis_setup(struct broker_env *env)
+{
+    if (jc_test_redis_start(&env->servers[0], NULL) != 0) {
+        return -1;
+    }
+    snprintf(env->type, sizeof(env->type), "redis");
+    snprintf(env->store_type, sizeof(env->store_type), "redis");
+    jc_test_redis_url(&env->servers[0], env->store_url, sizeof(env->store_url));
+    env->store_cfg.type = env->store_type;
+    env->store_cfg.url = env->store_url;
+    env->cfg.redis = &env->store_cfg;
+    return 0;
+}
+
 static const struct broker_backend broker_backends[] = {
     {.name = "local", .multi_instance = false, .setup = local_setup},
+    {.name = "nats", .multi_instance = true, .setup = nats_setup},
+    {.name = "redis", .multi_instance = true, .setup = redis_setup},
 };
 
 #define N_BACKENDS ((int)(sizeof(broker_backends) / sizeof(broker_backends[0])))
