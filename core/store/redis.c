@@ -49,7 +49,9 @@ static const char lookup_script[] =
     "  return {'v', t, v, redis.call('PTTL', KEYS[1])}\n"
     "end\n"
     "if s == 'p' and t then return {'p', t} end\n"
-    "if s == 'f' and t == ARGV[3] and v then return {'f', t, v} end\n"
+    "if s == 'f' and t == ARGV[3] and v and not (ARGV[5] and v == ARGV[5]) then\n"
+    "  return {'f', t, v}\n"
+    "end\n"
     "if ARGV[1] ~= '1' then return {'e'} end\n"
     "local tok = string.format('%d', redis.call('INCR', KEYS[2]))\n"
     "redis.call('DEL', KEYS[1])\n"
@@ -170,8 +172,9 @@ static enum jc_err send_lookup(struct lookup_op *op);
  * lookup; for a locking lookup, one more run that replaces those bytes. */
 static bool retry_unparseable(struct lookup_op *op, const struct redisReply *v)
 {
-    jc_log_warn("redis store: %s:{...}: stored value does not parse; treating it as empty",
-                op->store->prefix);
+    /* The fence key names the cache ("<prefix>:{<cache>}:fence"). */
+    jc_log_warn("redis store: a value under %.*s does not parse; treating it as empty",
+                (int)(op->kp.fence.len - strlen(":fence")), op->kp.fence.data);
     if (!op->lk.acquire || op->discard != NULL) {
         return false;
     }
