@@ -422,13 +422,14 @@ static enum jc_err nats_open(struct jc_loop *loop, const struct jc_broker_config
     b->retry = jc_timer_new(loop, on_retry_timer, b);
     b->async = jc_async_new(loop, on_loop_wakeup, b);
     natsStatus s = b->async != NULL ? make_options(b, cfg) : NATS_SYS_ERROR;
-    if (s == NATS_OK) {
+    bool options_ok = s == NATS_OK;
+    if (options_ok) {
         s = connect_and_subscribe(b);
     }
-    if (s != NATS_OK && (b->async == NULL || err_from_nats(s) == JC_ERR_INVALID)) {
+    if (s != NATS_OK && (!options_ok || err_from_nats(s) == JC_ERR_INVALID)) {
         /* A bad setting (a malformed URL, say): retrying cannot help. */
         log_nats_error("cannot open", s);
-        enum jc_err err = b->async != NULL ? JC_ERR_INVALID : JC_ERR_BROKER;
+        enum jc_err err = err_from_nats(s);
         nats_close(&b->base);
         return err;
     }

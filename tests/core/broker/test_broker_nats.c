@@ -294,7 +294,7 @@ START_TEST(malformed_messages_are_dropped_and_later_events_still_arrive)
 }
 END_TEST
 
-START_TEST(subject_prefix_separates_deployments)
+START_TEST(subject_prefix_separates_deployments_and_bad_settings_fail)
 {
     struct fixture f;
     struct seen s_default = {0}, s_other = {0};
@@ -311,6 +311,9 @@ START_TEST(subject_prefix_separates_deployments)
     ck_assert_uint_eq(s_default.count, 0);
     snprintf(f.prefix, sizeof(f.prefix), "bad*prefix");
     struct jc_broker *c = NULL;
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s_other, &c), JC_ERR_INVALID);
+    snprintf(f.prefix, sizeof(f.prefix), "jcached");
+    snprintf(f.url, sizeof(f.url), "nats://127.0.0.1:notaport");
     ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s_other, &c), JC_ERR_INVALID);
     jc_broker_close(a);
     jc_broker_close(b);
@@ -400,7 +403,7 @@ static Suite *broker_nats_suite(void)
     tcase_add_test(tc, every_instance_receives_every_event_after_publish_returns);
     tcase_add_test(tc, hostile_keys_arrive_byte_for_byte);
     tcase_add_test(tc, malformed_messages_are_dropped_and_later_events_still_arrive);
-    tcase_add_test(tc, subject_prefix_separates_deployments);
+    tcase_add_test(tc, subject_prefix_separates_deployments_and_bad_settings_fail);
     tcase_add_test(tc, close_with_undelivered_events_frees_them);
     suite_add_tcase(s, tc);
     tc = tcase_create("outage");
