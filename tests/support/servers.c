@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "core/mem.h"
 
 #define MAX_ARGS      48
 #define START_TRIES   5
@@ -68,7 +69,7 @@ __attribute__((format(printf, 2, 3))) static void arg_add(struct arg_list *a, co
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    a->v[a->n++] = strdup(buf);
+    a->v[a->n++] = jc_xstrdup(buf);
     a->v[a->n] = NULL;
 }
 
@@ -116,6 +117,93 @@ static bool port_accepts(int port)
     return ok;
 }
 
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d != NULL) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+                continue;
+            }
+            char child[512];
+            snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+            struct stat st;
+            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) {
+                remove_tree(child);
+            } else {
+                unlink(child);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+/* Every server dir this process made and the PID of its server (0 while
+ * down), so that an exit without jc_test_server_stop (a failed check
+ * assertion exits the test's process) still kills the servers and removes
+ * their dirs.  The owner field keeps a forked child from cleaning up what
+ * its parent started. */
+#define MAX_LIVE 64
+
+static struct {
+    pid_t owner;
+    pid_t pid;
+    char dir[256];
+} live[MAX_LIVE];
+
+static bool cleanup_registered;
+
+static void cleanup_at_exit(void)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i].owner != getpid() || live[i].dir[0] == '\0') {
+            continue;
+        }
+        if (live[i].pid > 0) {
+            int status;
+            kill(live[i].pid, SIGKILL);
+            waitpid(live[i].pid, &status, 0);
+        }
+        remove_tree(live[i].dir);
+        live[i].dir[0] = '\0';
+    }
+}
+
+/* Records the server of dir as pid (0: down); drop removes the record. */
+static void track(const char *dir, pid_t pid, bool drop)
+{
+    int free_slot = -1;
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i].dir[0] == '\0' || live[i].owner != getpid()) {
+            free_slot = free_slot < 0 ? i : free_slot;
+        } else if (strcmp(live[i].dir, dir) == 0) {
+            live[i].pid = pid;
+            if (drop) {
+                live[i].dir[0] = '\0';
+            }
+            return;
+        }
+    }
+    if (drop || free_slot < 0) {
+        return;
+    }
+    if (!cleanup_registered) {
+        atexit(cleanup_at_exit);
+        cleanup_registered = true;
+    }
+    live[free_slot].owner = getpid();
+    live[free_slot].pid = pid;
+    snprintf(live[free_slot].dir, sizeof(live[free_slot].dir), "%s", dir);
+}
+
+static void set_pid(struct jc_test_server *s, pid_t pid)
+{
+    s->pid = pid;
+    track(s->dir, pid, false);
+}
+
 static pid_t spawn(struct arg_list *a, const char *dir)
 {
     char log_path[300];
@@ -161,6 +249,9 @@ static void build_redis_args(const struct jc_test_server *s, struct arg_list *a)
     arg_add(a, "yes");
     arg_add(a, "--repl-diskless-sync-delay");
     arg_add(a, "0");
+    /* A replica loads what it syncs straight into memory: no dump.rdb. */
+    arg_add(a, "--repl-diskless-load");
+    arg_add(a, "swapdb");
     if (s->password[0] != '\0') {
         arg_add(a, "--requirepass");
         arg_add(a, "%s", s->password);
@@ -234,7 +325,7 @@ static enum start_result wait_ready(struct jc_test_server *s)
     while (now_ms() < deadline) {
         int status;
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = 0;
+            set_pid(s, 0);
             return START_DIED;
         }
         if (port_accepts(s->port)) {
@@ -264,7 +355,7 @@ static enum start_result start_once(struct jc_test_server *s, bool fresh)
     case JC_TEST_SERVER_NONE:
         return START_FAILED;
     }
-    s->pid = spawn(&a, s->dir);
+    set_pid(s, spawn(&a, s->dir));
     enum start_result r = s->pid > 0 ? wait_ready(s) : START_FAILED;
     if (r == START_FAILED && s->pid > 0) {
         fprintf(stderr, "servers: %s on port %d did not start within %d ms (log in %s)\n", a.v[0],
@@ -275,34 +366,14 @@ static enum start_result start_once(struct jc_test_server *s, bool fresh)
     return r;
 }
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d != NULL) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-                continue;
-            }
-            char child[512];
-            snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) {
-                remove_tree(child);
-            } else {
-                unlink(child);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* Starts s (its kind and settings filled in) on a fresh dir and port. */
 static int start_fresh(struct jc_test_server *s)
 {
     for (int attempt = 0; attempt < START_TRIES; attempt++) {
-        snprintf(s->dir, sizeof(s->dir), "/tmp/jc-test-XXXXXX");
+        /* mkdtemp fills in the template's last six characters, all 'X'. */
+        int n = snprintf(s->dir, sizeof(s->dir), "/tmp/jc-test-");
+        memset(s->dir + n, 'X', 6);
+        s->dir[n + 6] = '\0';
         if (mkdtemp(s->dir) == NULL) {
             fprintf(stderr, "servers: mkdtemp: %s\n", strerror(errno));
             s->dir[0] = '\0';
@@ -313,6 +384,7 @@ static int start_fresh(struct jc_test_server *s)
         if (r == START_OK) {
             return 0;
         }
+        track(s->dir, 0, true);
         remove_tree(s->dir);
         s->dir[0] = '\0';
         if (r == START_FAILED) {
@@ -479,14 +551,14 @@ static void terminate(struct jc_test_server *s)
     while (now_ms() < deadline) {
         pid_t r = waitpid(s->pid, &status, WNOHANG);
         if (r == s->pid || (r < 0 && errno == ECHILD)) {
-            s->pid = 0;
+            set_pid(s, 0);
             return;
         }
         sleep_ms(5);
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
-    s->pid = 0;
+    set_pid(s, 0);
 }
 
 void jc_test_server_stop(struct jc_test_server *s)
@@ -496,6 +568,7 @@ void jc_test_server_stop(struct jc_test_server *s)
     }
     terminate(s);
     if (s->dir[0] != '\0') {
+        track(s->dir, 0, true);
         remove_tree(s->dir);
         s->dir[0] = '\0';
     }
@@ -509,7 +582,7 @@ void jc_test_server_kill(struct jc_test_server *s)
     int status;
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
-    s->pid = 0;
+    set_pid(s, 0);
 }
 
 int jc_test_server_restart(struct jc_test_server *s)
