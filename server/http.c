@@ -59,6 +59,7 @@ struct request {
     int cache;
     char *key;
     size_t key_len;
+    bool routed;
     bool suspended;
     char *if_none_match;
 };
@@ -154,6 +155,8 @@ static void request_reply(struct request *r, unsigned int status, struct MHD_Res
         r->response = resp;
         r->suspended = false;
         MHD_resume_connection(r->conn);
+        /* MHD notices resumed connections only in MHD_run(): run it soon. */
+        event_active(r->http->ev_timer, EV_TIMEOUT, 0);
         return;
     }
     MHD_queue_response(r->conn, status, resp);
@@ -607,18 +610,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct jc_http *h = cls;
     struct request *r = *req_cls;
     if (r == NULL) {
+        /* MHD's first call carries only the headers.  Answering now would
+         * make MHD close the connection, so routing waits for the next. */
         r = jc_xcalloc(1, sizeof(*r));
         r->http = h;
         r->conn = conn;
         r->cache = -1;
         *req_cls = r;
         h->in_flight++;
-        route(r, url, method);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         /* Request bodies carry nothing jcached needs: discard them. */
         *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!r->routed) {
+        r->routed = true;
+        route(r, url, method);
         return MHD_YES;
     }
     if (r->response != NULL) {
@@ -724,12 +733,12 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
         flags |= MHD_USE_IPv6;
     }
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
-        identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned int)1, MHD_OPTION_END);
     if (h->daemon == NULL) {
         jc_log_error("cannot listen on %s:%d", deps->config->listen_host,
                      deps->config->listen_port);
