@@ -1,7 +1,7 @@
 /* core/loop.c: libevent-backed event loop, timers and cross-thread wake-ups.
  *
- * jc_loop_defer() queues a zero-delay one-shot event; each deferred call owns
- * a small heap record freed after it runs.  jc_async uses an eventfd-like pipe
+ * jc_loop_defer() appends to a FIFO queue drained by one manually activated
+ * event, so deferred calls run in the order they were made.  jc_async uses an eventfd-like pipe
  * so that it needs no libevent threading support: other threads only write a
  * byte to the pipe.  Event thread only, except jc_async_send(). */
 #include "core/loop.h"
@@ -16,10 +16,19 @@
 
 #include "core/mem.h"
 
+struct deferred {
+    struct deferred *next;
+    jc_loop_cb_fn *fn;
+    void *arg;
+};
+
 struct jc_loop {
     struct event_base *base;
     jc_loop_clock_fn *clock_fn;
     void *clock_arg;
+    struct event *defer_ev; /* activated while the deferred queue is not empty */
+    struct deferred *defer_head;
+    struct deferred *defer_tail;
 };
 
 struct jc_timer {
@@ -36,11 +45,7 @@ struct jc_async {
     void *arg;
 };
 
-struct deferred {
-    struct event *ev;
-    jc_loop_cb_fn *fn;
-    void *arg;
-};
+static void on_deferred(evutil_socket_t fd, short what, void *arg);
 
 struct jc_loop *jc_loop_new(void)
 {
@@ -50,6 +55,7 @@ struct jc_loop *jc_loop_new(void)
         free(loop);
         return NULL;
     }
+    loop->defer_ev = event_new(loop->base, -1, 0, on_deferred, loop);
     return loop;
 }
 
@@ -58,6 +64,12 @@ void jc_loop_free(struct jc_loop *loop)
     if (loop == NULL) {
         return;
     }
+    while (loop->defer_head != NULL) {
+        struct deferred *d = loop->defer_head;
+        loop->defer_head = d->next;
+        free(d);
+    }
+    event_free(loop->defer_ev);
     event_base_free(loop->base);
     free(loop);
 }
@@ -111,16 +123,26 @@ void jc_loop_set_clock(struct jc_loop *loop, jc_loop_clock_fn *fn, void *arg)
     loop->clock_arg = arg;
 }
 
+/* Runs the calls deferred before this one started, in order; calls deferred
+ * meanwhile wait for the next round, so a callback that defers itself
+ * cannot starve the loop. */
 static void on_deferred(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct deferred *d = arg;
-    jc_loop_cb_fn *fn = d->fn;
-    void *fn_arg = d->arg;
-    event_free(d->ev);
-    free(d);
-    fn(fn_arg);
+    struct jc_loop *loop = arg;
+    struct deferred *d = loop->defer_head;
+    struct deferred *last = loop->defer_tail;
+    loop->defer_head = NULL;
+    loop->defer_tail = NULL;
+    while (d != NULL) {
+        struct deferred *next = d == last ? NULL : d->next;
+        jc_loop_cb_fn *fn = d->fn;
+        void *fn_arg = d->arg;
+        free(d);
+        fn(fn_arg);
+        d = next;
+    }
 }
 
 void jc_loop_defer(struct jc_loop *loop, jc_loop_cb_fn *fn, void *arg)
@@ -128,12 +150,13 @@ void jc_loop_defer(struct jc_loop *loop, jc_loop_cb_fn *fn, void *arg)
     struct deferred *d = jc_xcalloc(1, sizeof(*d));
     d->fn = fn;
     d->arg = arg;
-    d->ev = event_new(loop->base, -1, 0, on_deferred, d);
-    if (d->ev == NULL) {
-        jc_xmalloc((size_t)-1);
+    if (loop->defer_tail != NULL) {
+        loop->defer_tail->next = d;
+    } else {
+        loop->defer_head = d;
+        event_active(loop->defer_ev, EV_TIMEOUT, 0);
     }
-    struct timeval tv = {0, 0};
-    event_add(d->ev, &tv);
+    loop->defer_tail = d;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -150,9 +173,6 @@ struct jc_timer *jc_timer_new(struct jc_loop *loop, jc_loop_cb_fn *fn, void *arg
     t->fn = fn;
     t->arg = arg;
     t->ev = evtimer_new(loop->base, on_timer, t);
-    if (t->ev == NULL) {
-        jc_xmalloc((size_t)-1);
-    }
     return t;
 }
 

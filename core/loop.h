@@ -42,7 +42,8 @@ uint64_t jc_loop_wall_ms(struct jc_loop *loop);
 /* Replaces the monotonic clock (tests).  fn == NULL restores the real one. */
 void jc_loop_set_clock(struct jc_loop *loop, jc_loop_clock_fn *fn, void *arg);
 
-/* Calls fn(arg) once, soon, from the loop (never before this returns). */
+/* Calls fn(arg) once, soon, from the loop (never before this returns);
+ * deferred calls run in the order they were deferred. */
 void jc_loop_defer(struct jc_loop *loop, jc_loop_cb_fn *fn, void *arg);
 
 /* Returns new: a one-shot timer calling fn(arg); free with jc_timer_free. */
