@@ -8,7 +8,7 @@ JOBS       ?= 2
 CONFIG     ?= config/jcached.example.json
 
 DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libnats-dev \
-               libjansson-dev libcurl4-openssl-dev libevent-dev check python3 curl \
+               libjansson-dev libcurl4-openssl-dev libevent-dev uthash-dev check python3 curl \
                redis-server redis-sentinel nats-server
 
 .PHONY: all deps build run test unit asan asan-test format format-check clean container-test bench
