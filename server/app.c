@@ -153,11 +153,19 @@ static void app_close(struct jc_app *app)
         event_free(app->sigint);
     }
     jc_timer_free(app->drain);
+    /* Callbacks still pending in the upstream and the store run inside their
+     * close calls, into the engine: close them before freeing it. */
+    if (app->http != NULL) {
+        jc_http_abort_waits(app->http);
+    }
     jc_http_close(app->http);
+    if (app->engine != NULL) {
+        jc_engine_set_broker(app->engine, NULL);
+    }
     jc_broker_close(app->broker);
     jc_upstream_close(app->upstream);
-    jc_engine_free(app->engine);
     jc_store_close(app->store);
+    jc_engine_free(app->engine);
     jc_loop_free(app->loop);
 }
 

@@ -45,6 +45,7 @@ struct jc_http {
     char *caches_json;
     size_t caches_json_len;
     size_t in_flight;
+    struct request *suspended; /* list of suspended requests */
     int port;
     struct jc_metrics_http counters;
 };
@@ -62,6 +63,8 @@ struct request {
     bool routed;
     bool suspended;
     char *if_none_match;
+    struct request *prev; /* in http->suspended while suspended */
+    struct request *next;
 };
 
 /* ---- the one table: jc_err -> HTTP status ---- */
@@ -146,6 +149,20 @@ static struct MHD_Response *error_response(const char *code, const char *message
     return resp;
 }
 
+static void unlink_suspended(struct request *r)
+{
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        r->http->suspended = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    r->prev = NULL;
+    r->next = NULL;
+}
+
 /* Queues resp now, or keeps it for the resume when r is suspended. */
 static void request_reply(struct request *r, unsigned int status, struct MHD_Response *resp)
 {
@@ -154,6 +171,7 @@ static void request_reply(struct request *r, unsigned int status, struct MHD_Res
         r->status = status;
         r->response = resp;
         r->suspended = false;
+        unlink_suspended(r);
         MHD_resume_connection(r->conn);
         /* MHD notices resumed connections only in MHD_run(): run it soon. */
         event_active(r->http->ev_timer, EV_TIMEOUT, 0);
@@ -414,6 +432,11 @@ static void reply_unauthorized(struct request *r)
 static void suspend(struct request *r)
 {
     r->suspended = true;
+    r->next = r->http->suspended;
+    if (r->next != NULL) {
+        r->next->prev = r;
+    }
+    r->http->suspended = r;
     MHD_suspend_connection(r->conn);
 }
 
@@ -764,6 +787,17 @@ void jc_http_quiesce(struct jc_http *http)
     if (fd != MHD_INVALID_SOCKET) {
         close(fd);
     }
+}
+
+void jc_http_abort_waits(struct jc_http *http)
+{
+    while (http->suspended != NULL) {
+        struct request *r = http->suspended;
+        jc_engine_cancel(r->wait);
+        r->wait = NULL;
+        reply_err(r, JC_ERR_SHUTDOWN);
+    }
+    MHD_run(http->daemon);
 }
 
 size_t jc_http_requests_in_flight(const struct jc_http *http)

@@ -36,6 +36,10 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out) 
 /* Stops accepting new connections; requests already received go on. */
 void jc_http_quiesce(struct jc_http *http);
 
+/* Answers every request still waiting with 503 shutting_down (their engine
+ * waits are cancelled) and gives MHD one run to send them. */
+void jc_http_abort_waits(struct jc_http *http);
+
 /* Returns the number of requests whose answer is not sent yet. */
 size_t jc_http_requests_in_flight(const struct jc_http *http);
 
