@@ -68,6 +68,38 @@ class Errors(harness.E2ETestCase):
         self.assertEqual((st, hdrs.get("Cache-Status")), (200, cs_stored(200)))
         self.assertEqual(self.origin.count(path), 3)
 
+    def test_waiters_of_every_kind_get_the_failure(self):
+        key = harness.unique_key("ekind")
+        path = "/c/%s" % key
+        self.origin.set(path, status=503, delay_ms=500)
+        fetcher = harness.in_background(self.jc.get_key, "c", key, timeout=20)
+        harness.wait_until(lambda: self.origin.count(path) == 1, 3.0, what="the fetch")
+        oic = harness.in_background(self.jc.get_key, "c", key,
+                                    headers={"Cache-Control": "only-if-cached"}, timeout=20)
+        head = harness.in_background(self.jc.request, "HEAD", self.jc.key_path("c", key))
+        st, hdrs, body = fetcher.result(20)
+        self.assertEqual((st, hdrs.get("Cache-Status")), (503, cs_not_stored(503)))
+        st2, hdrs2, body2 = oic.result(20)
+        self.assertEqual((st2, hdrs2.get("Cache-Status"), body2),
+                         (503, cs_not_stored(503), body))
+        st3, hdrs3, body3 = head.result(20)
+        self.assertEqual((st3, hdrs3.get("Cache-Status"), body3), (503, cs_not_stored(503), b""))
+        self.assertEqual(self.origin.count(path), 1)
+
+    def test_failed_post_build_stores_nothing(self):
+        key = harness.unique_key("epost")
+        path = "/c/%s" % key
+        self.origin.set(path, status=503, delay_ms=200)
+        st, _, body = self.jc.post_key("c", key)
+        self.assertEqual(st, 202, body)
+        harness.wait_until(lambda: self.origin.count(path) == 1, 3.0, what="the fetch")
+        harness.wait_until(lambda: self.jc.status_of("c", key).get("status") == "EMPTY", 3.0,
+                           what="EMPTY after the failed build")
+        self.origin.set(path)
+        st, hdrs, _ = self.jc.get_key("c", key)
+        self.assertEqual((st, hdrs.get("Cache-Status")), (200, cs_stored(200)))
+        self.assertEqual(self.origin.count(path), 2)
+
     def test_500_and_429_are_not_stored(self):
         for code in (500, 429):
             key = harness.unique_key("e%d" % code)

@@ -85,6 +85,17 @@ class ExactlyOnce(harness.E2ETestCase):
             self.assertEqual(self.origin.count("/c/%s" % k), 1)
             self.assertEqual(self.origin.count("/other/%s" % k), 1)
 
+    def test_large_body_is_one_answer(self):
+        key = harness.unique_key("big")
+        self.origin.set("/other/%s" % key, size=3 * 1024 * 1024)
+        results = harness.parallel(40, lambda i: self.jc.get_key("other", key, timeout=30))
+        self.assertEqual({r[0] for r in results}, {200})
+        self.assertEqual({len(r[2]) for r in results}, {3 * 1024 * 1024})
+        self.assertEqual(len({r[2] for r in results}), 1)
+        self.assertEqual(self.origin.count("/other/%s" % key), 1)
+        st, hdrs, body = self.jc.get_key("other", key)
+        self.assertEqual((st, hdrs.get("Cache-Status"), body), (200, CS_HIT, results[0][2]))
+
     def test_age_grows_on_hits(self):
         key = harness.unique_key("age")
         self.assertEqual(self.jc.get_key("other", key)[0], 200)

@@ -72,6 +72,16 @@ class HttpApi(harness.E2ETestCase):
             self.assertNotIn(method, allow)
         self.assertEqual(self.origin.total(), before)
 
+    def test_method_not_allowed_on_service_routes(self):
+        for method, path in (("POST", "/healthz"), ("PUT", "/readyz"), ("DELETE", "/caches"),
+                             ("POST", "/metrics"), ("POST", "/caches/c/k/status"),
+                             ("DELETE", "/caches/c/k/status")):
+            resp = self.jc.request(method, path, AUTH)
+            self.assert_json_error(resp, 405, "method_not_allowed")
+            allow = {m.strip() for m in resp[1].get("Allow", "").split(",")}
+            self.assertIn("GET", allow, path)
+            self.assertNotIn(method, allow, path)
+
     def test_caches_listing_has_no_secrets(self):
         st, hdrs, body = self.jc.request("GET", "/caches")
         self.assertEqual(st, 200)

@@ -99,6 +99,15 @@ class Keys(harness.E2ETestCase):
     def test_two_segments_are_a_malformed_path(self):
         self.assert_bad("/caches/c/a/b")
 
+    def test_a_key_named_status(self):
+        st, hdrs, body = self.get("/caches/c/status")
+        self.assertEqual((st, hdrs.get("Cache-Status")), (200, CS_STORED))
+        self.assertIn(b'"path":"/c/status"', body)
+        st, _, body = self.get("/caches/c/status/status")
+        self.assertEqual(st, 200)
+        self.assertEqual(json_body(body).get("key"), "status")
+        self.assertEqual(json_body(body).get("status"), "EXISTS")
+
     def test_query_is_not_key_and_not_forwarded(self):
         self.origin.set("/c/q", delay_ms=400)
         results = harness.parallel(2, lambda i: self.get("/caches/c/q?x=%d" % i))

@@ -106,6 +106,17 @@ class PostStatusDelete(harness.E2ETestCase):
         self.assertEqual((st, hdrs.get("Cache-Status")), (200, CS_STORED))
         self.assertEqual(self.origin.count("/c/%s" % key), 2)
 
+    def test_delete_lets_current_waiters_have_the_value(self):
+        key = harness.unique_key("delw")
+        waiters = [harness.in_background(self.jc.get_key, "c", key, timeout=20) for _ in range(5)]
+        harness.wait_until(lambda: self.origin.count("/c/%s" % key) == 1, 3.0, what="the fetch")
+        time.sleep(0.05)
+        self.assertEqual(self.jc.delete_key("c", key, timeout=20)[0], 204)
+        results = [w.result(20) for w in waiters]
+        self.assertEqual([r[0] for r in results], [200] * 5)
+        self.assertEqual(len({r[2] for r in results}), 1)
+        self.assertEqual(self.status("c", key).get("status"), "EMPTY")
+
     def test_delete_during_traffic_refetches_exactly_once(self):
         key = harness.unique_key("traffic")
         stop = threading.Event()
