@@ -73,6 +73,42 @@ class ExpiryL1(harness.E2ETestCase):
     def test_sliding_expiry_with_l1_is_extended_by_l1_reads(self):
         self.sliding("slide_l1")
 
+    def ttl(self, cache, key):
+        doc = self.jc.status_of(cache, key)
+        self.assertEqual(doc.get("status"), "EXISTS", doc)
+        return doc.get("ttl_ms")
+
+    def test_sliding_ttl_is_reset_by_hits(self):
+        for cache in ("slide", "slide_l1"):
+            key = harness.unique_key("ttl")
+            self.assertEqual(self.cs(cache, key), CS_STORED)
+            self.assertIn(self.cs(cache, key), HITS)
+            time.sleep(0.45)
+            before = self.ttl(cache, key)
+            self.assertLessEqual(before, 450, "%s: the status call is not a hit" % cache)
+            self.assertIn(self.cs(cache, key), HITS)
+            after = self.ttl(cache, key)
+            self.assertGreater(after, 600, "%s: a hit extends the TTL (%d -> %d)"
+                               % (cache, before, after))
+
+    def test_expired_entry_is_empty(self):
+        for cache in ("abs", "abs_l1"):
+            key = harness.unique_key("gone")
+            self.assertEqual(self.cs(cache, key), CS_STORED)
+            self.assertIn(self.cs(cache, key), HITS)
+            self.assertGreater(self.ttl(cache, key), 700)
+            time.sleep(1.25)
+            self.assertEqual(self.jc.status_of(cache, key).get("status"), "EMPTY", cache)
+
+    def test_age_grows_on_l1_hits(self):
+        key = harness.unique_key("age")
+        self.assertEqual(self.cs("l1", key), CS_STORED)
+        self.assertIn(self.cs("l1", key), HITS)
+        time.sleep(1.2)
+        st, hdrs, _ = self.jc.get_key("l1", key)
+        self.assertEqual((st, hdrs.get("Cache-Status")), (200, CS_HIT_L1))
+        self.assertGreaterEqual(int(hdrs["Age"]), 1)
+
     def absolute(self, cache):
         key = harness.unique_key("abs")
         self.assertEqual(self.cs(cache, key), CS_STORED)
