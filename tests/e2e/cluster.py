@@ -373,6 +373,29 @@ class ClusterTestCase(harness.E2ETestCase):
         self.fail("replica on port %d never served %s/%s from L1: %r"
                   % (jc.port, cache, key, seen))
 
+    def assert_delete_drops_l1(self, replicas, cache, origin, slack=0.5):
+        """On a cache with L1 on: once every replica serves a fresh key from
+        L1, DELETE it on replicas[0]; after slack seconds for the INVALIDATE
+        event, the next GET on replicas[1] fetches again (`stored`) and the
+        others are store hits of that new value, never L1 hits of the old."""
+        key = harness.unique_key("inv")
+        st, _, old = replicas[0].get_key(cache, key)
+        self.assertEqual(st, 200, old)
+        for jc in replicas:
+            self.until_l1(jc, cache, key, old)
+        st, _, body = replicas[0].delete_key(cache, key)
+        self.assertEqual(st, 204, body)
+        time.sleep(slack)
+        st, hdrs, new = replicas[1].get_key(cache, key)
+        self.assertEqual((st, hdrs.get("Cache-Status")), (200, CS_STORED),
+                         "the INVALIDATE event reached port %d" % replicas[1].port)
+        self.assertNotEqual(new, old)
+        for jc in replicas[2:] + replicas[:1]:
+            st, hdrs, got = jc.get_key(cache, key)
+            self.assertEqual((st, hdrs.get("Cache-Status"), got), (200, harness.CS_HIT, new),
+                             "the INVALIDATE event reached port %d" % jc.port)
+        self.assertEqual(origin.count("/%s/%s" % (cache, key)), 2)
+
     def assert_one_fetch(self, results, origin, path, stored=CS_STORED,
                          collapsed=CS_COLLAPSED, status=200):
         """results of one fetch's requests: all status, one body, one

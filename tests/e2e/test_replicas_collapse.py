@@ -6,7 +6,8 @@ one cold key, spread round-robin over the replicas while the upstream takes
 800 ms, reach the upstream once; every client gets the same bytes; exactly
 one answer says `stored`, all the others `collapsed`.  An upstream 503 reaches
 every waiter on every replica with its body and `detail=not-stored`, nothing
-is stored, and the next request fetches again."""
+is stored, and the next request fetches again; an upstream timeout reaches
+them all as 504 upstream_timeout."""
 
 import os
 import sys
@@ -83,6 +84,20 @@ class CollapseBase:
         self.assertEqual(self.origin.count(path), 2)
         st, hdrs, again = self.get(self.replicas[2], key)
         self.assertEqual((st, again, hdrs.get("Cache-Status")), (200, body, CS_HIT))
+
+    def test_upstream_timeout_reaches_every_waiter(self):
+        # The fetch outlives upstream.timeout_ms (1500): 504 upstream_timeout
+        # for the fetching request and every waiter on every replica.
+        key = harness.unique_key("slow")
+        path = "/c/%s" % key
+        self.origin.set(path, delay_ms=2500)
+        self.addCleanup(self.origin.set, path)
+        results = cluster.round_robin(self.replicas, N_ERR, lambda jc, i: self.get(jc, key))
+        for r in results:
+            self.assert_json_error(r, 504, "upstream_timeout")
+        self.assertEqual(self.origin.count(path), 1, "one fetch, whose failure all share")
+        for jc in self.replicas:
+            self.assertEqual(jc.status_of("c", key)["status"], "EMPTY", "nothing stored")
 
 
 class CollapseNats(CollapseBase, cluster.ClusterTestCase):

@@ -1,6 +1,7 @@
 """Crash recovery across replicas (SPEC 3.1, 3.4).
 
-Three replicas (A, B, C) share a redis-server store and a NATS broker.  The
+Three replicas (A, B, C) share a redis-server store; the broker is NATS in
+one class and Redis pub/sub in the other.  The
 upstream answers the first fetch of the key only after 3 s.  A alone asks
 first, so A holds the lock and fetches; then clients wait on B and C.  A is
 killed with SIGKILL mid-fetch.  Its lease (upstream.timeout_ms 1500 +
@@ -20,15 +21,19 @@ WAITERS = 40
 SLOW_MS = 3000
 
 
-class CrashTakeover(cluster.ClusterTestCase):
+class CrashBase:
+    broker_kind = None
+
     def setUp(self):
         super().setUp()
         self.origin = self.start_origin()
         self.redis = self.start_redis()
-        self.nats = self.start_nats()
+        if self.broker_kind == "nats":
+            broker = cluster.nats_broker(self.start_nats())
+        else:
+            broker = cluster.redis_broker()
         self.a, self.b, self.c = self.start_replicas(
-            3, [cluster.replica_cache("c", self.origin)], cluster.redis_store(self.redis),
-            cluster.nats_broker(self.nats))
+            3, [cluster.replica_cache("c", self.origin)], cluster.redis_store(self.redis), broker)
 
     def test_kill9_of_the_fetching_replica_hands_over_after_the_lease(self):
         key = harness.unique_key("crash")
@@ -70,6 +75,15 @@ class CrashTakeover(cluster.ClusterTestCase):
         for jc in (self.b, self.c):
             self.assertEqual(jc.status_of("c", key)["status"], "EXISTS")
         self.assert_alive([self.b, self.c])
+
+
+
+class CrashTakeoverNats(CrashBase, cluster.ClusterTestCase):
+    broker_kind = "nats"
+
+
+class CrashTakeoverRedisPubSub(CrashBase, cluster.ClusterTestCase):
+    broker_kind = "redis"
 
 
 if __name__ == "__main__":

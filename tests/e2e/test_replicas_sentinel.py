@@ -87,7 +87,8 @@ class SentinelBase:
         self.assertEqual(cluster.redis_role(new_primary.port), "master")
         self.assertTrue(self.stored_on(new_primary.port, key),
                         "new keys are stored on the new primary (port %d)" % new_primary.port)
-        self.check_invalidation_after_failover()
+        # Events (NATS, or pub/sub now on the new primary) still travel.
+        self.assert_delete_drops_l1(self.replicas, "l1", self.origin)
 
     def check_traffic(self, records, t_failover, t_serving):
         self.assertGreater(len(records), 10, "the traffic ran")
@@ -100,23 +101,6 @@ class SentinelBase:
         self.assertEqual(late, [], "every request after the switch succeeds")
         before = [r[3] for r in records if r[0] < t_failover]
         self.assertTrue(before and set(before) == {200}, "before the failover: %r" % before)
-
-    def check_invalidation_after_failover(self):
-        a, b, c = self.replicas
-        key = harness.unique_key("inv")
-        st, _, old = a.get_key("l1", key)
-        self.assertEqual(st, 200)
-        for jc in (b, c):
-            self.until_l1(jc, "l1", key, old)
-        self.assertEqual(a.delete_key("l1", key)[0], 204)
-        time.sleep(0.5)
-        st, hdrs, new = b.get_key("l1", key)
-        self.assertEqual((st, hdrs.get("Cache-Status")), (200, CS_STORED),
-                         "the invalidation event reached B after the failover")
-        st, hdrs, got = c.get_key("l1", key)
-        self.assertEqual((st, hdrs.get("Cache-Status"), got), (200, CS_HIT, new),
-                         "the invalidation event reached C after the failover")
-        self.assertNotEqual(old, new)
 
 
 class SentinelNats(SentinelBase, cluster.ClusterTestCase):
