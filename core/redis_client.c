@@ -21,7 +21,12 @@
  * queue of failed commands, so the callback rule holds.  Commands in flight
  * when the link drops get a NULL reply from hiredis, which becomes
  * JC_ERR_STORE.  A -READONLY error means the primary was demoted: the link
- * is dropped and the primary resolved again.
+ * is dropped and the primary resolved again.  A server that keeps the
+ * connection but stops answering (hung, paused) is caught by a watchdog:
+ * replies owed and none for REPLY_TIMEOUT_MS drops the link too, so no
+ * command waits forever.  It uses real monotonic time, not the loop's
+ * injectable clock, since it measures the network.  Blocking commands
+ * (BLPOP and the like) are therefore not for this client.
  *
  * Link ownership: ac->data points at the client while the client owns the
  * context, and is set to NULL the moment the client lets go of it (drop,
@@ -44,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/loop.h"
@@ -53,6 +59,8 @@
 #define BACKOFF_MIN_MS       50
 #define BACKOFF_MAX_MS       2000
 #define HANDSHAKE_TIMEOUT_MS 1500
+#define REPLY_TIMEOUT_MS     5000
+#define WATCHDOG_PERIOD_MS   500
 #define SENTINEL_TIMEOUT_MS  1000
 #define DEFAULT_PORT         6379
 #define DEFAULT_SENTINEL     26379
@@ -112,6 +120,8 @@ struct jc_redis_client {
     struct jc_timer *retry_timer;
     struct jc_timer *hs_timer;
     struct jc_timer *fail_timer;
+    struct jc_timer *watchdog;
+    uint64_t last_rx_ms; /* monotonic: the last reply, or the first send after a quiet spell */
     uint64_t backoff_ms;
     bool warned; /* a failure was logged since the last ready */
 
@@ -420,6 +430,29 @@ static void fail_later(struct jc_redis_client *c, jc_redis_reply_fn *cb, void *a
 
 /* ---- link management ---------------------------------------------------- */
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A reply arrived on ac: the server is alive. */
+static void note_rx(struct jc_redis_client *c, const redisAsyncContext *ac)
+{
+    if (c != NULL && c->ac == ac) {
+        c->last_rx_ms = mono_ms();
+    }
+}
+
+/* Before a send: if nothing was owed, the reply clock starts now. */
+static void note_tx(struct jc_redis_client *c)
+{
+    if (c->ac->replies.head == NULL) {
+        c->last_rx_ms = mono_ms();
+    }
+}
+
 static void note_failure(struct jc_redis_client *c, const char *what, const char *why)
 {
     if (!c->warned) {
@@ -452,6 +485,7 @@ static void release_async(redisAsyncContext **acp)
 static void release_link(struct jc_redis_client *c)
 {
     c->ready = false;
+    jc_timer_stop(c->watchdog);
     release_async(&c->ac);
 }
 
@@ -520,6 +554,19 @@ static void on_hs_timer(void *arg)
     }
 }
 
+static void on_watchdog(void *arg)
+{
+    struct jc_redis_client *c = arg;
+    if (!c->ready || c->ac == NULL) {
+        return;
+    }
+    if (c->ac->replies.head != NULL && mono_ms() - c->last_rx_ms > REPLY_TIMEOUT_MS) {
+        lose_link(c, "no reply in time (server hung?)");
+        return;
+    }
+    jc_timer_start(c->watchdog, WATCHDOG_PERIOD_MS);
+}
+
 static void on_retry_timer(void *arg)
 {
     struct jc_redis_client *c = arg;
@@ -558,6 +605,8 @@ static void become_ready(struct jc_redis_client *c)
     }
     c->warned = false;
     c->ready = true;
+    c->last_rx_ms = mono_ms();
+    jc_timer_start(c->watchdog, WATCHDOG_PERIOD_MS);
     if (c->on_state != NULL) {
         c->on_state(c->state_arg, true);
     }
@@ -801,6 +850,7 @@ enum jc_err jc_redis_client_open(struct jc_loop *loop, const struct jc_store_con
     c->retry_timer = jc_timer_new(loop, on_retry_timer, c);
     c->hs_timer = jc_timer_new(loop, on_hs_timer, c);
     c->fail_timer = jc_timer_new(loop, on_fail_timer, c);
+    c->watchdog = jc_timer_new(loop, on_watchdog, c);
     if (parse_config(c, cfg) != 0) {
         jc_log_error("redis: invalid connection settings (url, sentinel or db)");
         jc_redis_client_close(c);
@@ -826,6 +876,7 @@ void jc_redis_client_close(struct jc_redis_client *client)
     jc_timer_free(client->retry_timer);
     jc_timer_free(client->hs_timer);
     jc_timer_free(client->fail_timer);
+    jc_timer_free(client->watchdog);
     while (client->scripts != NULL) {
         struct script_sha *s = client->scripts;
         client->scripts = s->next;
@@ -884,6 +935,9 @@ static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)
     struct cmd *cmd = priv;
     struct jc_redis_client *c = ac->data;
     redisReply *r = reply;
+    if (r != NULL) {
+        note_rx(c, ac);
+    }
     if (r != NULL && c != NULL && c->ac == ac && retry_after_noscript(ac, cmd, r)) {
         return;
     }
@@ -904,6 +958,9 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
     struct cmd *cmd = priv;
     struct jc_redis_client *c = ac->data;
     redisReply *r = reply;
+    if (r != NULL) {
+        note_rx(c, ac);
+    }
     if (r != NULL && r->type != REDIS_REPLY_ERROR && c != NULL && c->ac == ac &&
         redisAsyncFormattedCommand(ac, on_cmd_reply, cmd, cmd->formatted,
                                    (size_t)cmd->formatted_len) == REDIS_OK) {
@@ -932,6 +989,7 @@ enum jc_err jc_redis_client_command(struct jc_redis_client *client, jc_redis_rep
     struct cmd *cmd = jc_xcalloc(1, sizeof(*cmd));
     cmd->cb = cb;
     cmd->arg = arg;
+    note_tx(client);
     if (redisAsyncCommandArgv(client->ac, on_cmd_reply, cmd, argc, argv, argvlen) != REDIS_OK) {
         cmd_free(cmd);
         fail_later(client, cb, arg);
@@ -1001,6 +1059,7 @@ enum jc_err jc_redis_client_eval(struct jc_redis_client *client, const char *scr
     cmd->script = script;
     cmd->formatted =
         format_evalsha(script_sha(client, script), nkeys, argc, argv, argvlen, &cmd->formatted_len);
+    note_tx(client);
     if (cmd->formatted == NULL ||
         redisAsyncFormattedCommand(client->ac, on_cmd_reply, cmd, cmd->formatted,
                                    (size_t)cmd->formatted_len) != REDIS_OK) {

@@ -274,6 +274,39 @@ START_TEST(server_down_fails_fast_then_reconnects_by_itself)
 }
 END_TEST
 
+START_TEST(a_hung_server_fails_commands_instead_of_hanging)
+{
+    struct jc_test_server srv = {0};
+    ck_assert_int_eq(jc_test_redis_start(&srv, NULL), 0);
+    char url[256];
+    jc_test_redis_url(&srv, url, sizeof(url));
+    struct jc_store_config cfg = url_config(url);
+    struct jc_loop *loop = jc_loop_new();
+    struct state_log st = {0};
+    struct jc_redis_client *c = NULL;
+    ck_assert_int_eq(jc_redis_client_open(loop, &cfg, on_state, &st, &c), JC_OK);
+    wait_up(loop, &st, 3000);
+
+    /* The connection stays open but nothing answers: the watchdog gives up. */
+    jc_test_server_pause(&srv);
+    const char *ping[] = {"PING"};
+    struct result res = {0};
+    ck_assert_int_eq(jc_redis_client_command(c, on_reply, &res, 1, ping, NULL), JC_OK);
+    ck_assert(jc_test_loop_until(loop, &res.done, 8000));
+    ck_assert_int_eq(res.err, JC_ERR_STORE);
+    ck_assert(!st.up);
+
+    jc_test_server_resume(&srv);
+    wait_up(loop, &st, 5000);
+    res = run_cmd(loop, c, 1, ping);
+    ck_assert_int_eq(res.err, JC_OK);
+
+    jc_redis_client_close(c);
+    jc_loop_free(loop);
+    jc_test_server_stop(&srv);
+}
+END_TEST
+
 static const char incr_script[] = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
 
 START_TEST(eval_survives_script_flush)
@@ -538,6 +571,7 @@ static Suite *redis_client_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, server_down_fails_fast_then_reconnects_by_itself);
     tcase_add_test(tc, readonly_reply_drops_the_connection);
+    tcase_add_test(tc, a_hung_server_fails_commands_instead_of_hanging);
     suite_add_tcase(s, tc);
     tc = tcase_create("scripts");
     tcase_set_timeout(tc, 30);
