@@ -44,7 +44,7 @@
 
 enum tap_op { TAP_LOOKUP = 0, TAP_COMMIT, TAP_FAIL, TAP_DELETE, TAP_STATUS, TAP_TOUCH, TAP_N };
 
-struct tap_done;
+struct tap_call;
 
 struct tap_store {
     struct jc_store base;
@@ -53,25 +53,21 @@ struct tap_store {
     int calls[TAP_N];
     enum jc_err refuse[TAP_N]; /* the next call returns this at once (then JC_OK again) */
     enum jc_err lookup_fail;   /* the next lookup answers this through its callback */
-    bool hold_delete;          /* delete answers wait for tap_release */
-    struct tap_done *held;
+    bool hold[TAP_N];          /* answers of that op wait for tap_release (not status) */
+    struct tap_call *held;     /* newest first */
     int n_held;
 };
 
-/* A done-style answer passing through the tap. */
-struct tap_done {
-    struct tap_done *next;
+/* One call passing through the tap, kept until its answer is handed on. */
+struct tap_call {
+    struct tap_call *next;
     struct tap_store *tap;
     enum tap_op op;
-    jc_store_done_fn *cb;
+    jc_store_done_fn *done_cb;
+    jc_store_lookup_fn *lookup_cb;
     void *arg;
     enum jc_err err;
-};
-
-struct tap_lookup_failure {
-    jc_store_lookup_fn *cb;
-    void *arg;
-    enum jc_err err;
+    struct jc_store_reply reply; /* lookups: entry is a reference of our own */
 };
 
 static struct tap_store *tap_of(struct jc_store *store)
@@ -88,64 +84,91 @@ static enum jc_err tap_enter(struct tap_store *t, enum tap_op op)
     return err;
 }
 
-static void tap_on_done(void *arg, enum jc_err err)
+static struct tap_call *tap_call_new(struct tap_store *t, enum tap_op op, void *arg)
 {
-    struct tap_done *d = arg;
-    if (d->op == TAP_DELETE && d->tap->hold_delete) {
-        d->err = err;
-        d->next = d->tap->held;
-        d->tap->held = d;
-        d->tap->n_held++;
+    struct tap_call *c = jc_xcalloc(1, sizeof(*c));
+    c->tap = t;
+    c->op = op;
+    c->arg = arg;
+    return c;
+}
+
+static void tap_call_free(struct tap_call *c)
+{
+    jc_entry_unref(c->reply.entry);
+    free(c);
+}
+
+/* Hands the answer on and frees c. */
+static void tap_answer(void *arg)
+{
+    struct tap_call *c = arg;
+    if (c->op == TAP_LOOKUP) {
+        c->lookup_cb(c->arg, c->err, c->err == JC_OK ? &c->reply : NULL);
+    } else {
+        c->done_cb(c->arg, c->err);
+    }
+    tap_call_free(c);
+}
+
+/* The inner store answered c: hand it on now, or keep it. */
+static void tap_arrived(struct tap_call *c)
+{
+    if (!c->tap->hold[c->op]) {
+        tap_answer(c);
         return;
     }
-    d->cb(d->arg, err);
-    free(d);
+    c->next = c->tap->held;
+    c->tap->held = c;
+    c->tap->n_held++;
 }
 
-static struct tap_done *tap_done_new(struct tap_store *t, enum tap_op op, jc_store_done_fn *cb,
-                                     void *arg)
+static void tap_on_done(void *arg, enum jc_err err)
 {
-    struct tap_done *d = jc_xcalloc(1, sizeof(*d));
-    d->tap = t;
-    d->op = op;
-    d->cb = cb;
-    d->arg = arg;
-    return d;
+    struct tap_call *c = arg;
+    c->err = err;
+    tap_arrived(c);
 }
 
-/* Frees d when the inner store refused the call (its callback never runs). */
-static enum jc_err tap_done_sent(struct tap_done *d, enum jc_err err)
+static void tap_on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *reply)
+{
+    struct tap_call *c = arg;
+    c->err = err;
+    if (err == JC_OK) {
+        c->reply = *reply;
+        if (reply->entry != NULL) {
+            jc_entry_ref(reply->entry);
+        }
+    }
+    tap_arrived(c);
+}
+
+/* Frees c when the inner store refused the call (its callback never runs). */
+static enum jc_err tap_sent(struct tap_call *c, enum jc_err err)
 {
     if (err != JC_OK) {
-        free(d);
+        tap_call_free(c);
     }
     return err;
 }
 
-static void tap_deliver_held(void *arg)
-{
-    struct tap_done *d = arg;
-    d->cb(d->arg, d->err);
-    free(d);
-}
-
-/* Lets the held delete answers go, from the loop. */
+/* Stops holding and hands on the held answers, oldest first, from the loop. */
 static void tap_release(struct tap_store *t)
 {
-    t->hold_delete = false;
+    memset(t->hold, 0, sizeof(t->hold));
+    struct tap_call *oldest_first = NULL;
     while (t->held != NULL) {
-        struct tap_done *d = t->held;
-        t->held = d->next;
-        t->n_held--;
-        jc_loop_defer(t->loop, tap_deliver_held, d);
+        struct tap_call *c = t->held;
+        t->held = c->next;
+        c->next = oldest_first;
+        oldest_first = c;
     }
-}
-
-static void tap_deliver_lookup_failure(void *arg)
-{
-    struct tap_lookup_failure *lf = arg;
-    lf->cb(lf->arg, lf->err, NULL);
-    free(lf);
+    t->n_held = 0;
+    while (oldest_first != NULL) {
+        struct tap_call *c = oldest_first;
+        oldest_first = c->next;
+        jc_loop_defer(t->loop, tap_answer, c);
+    }
 }
 
 static enum jc_err tap_lookup(struct jc_store *store, const struct jc_store_key *k,
@@ -157,16 +180,23 @@ static enum jc_err tap_lookup(struct jc_store *store, const struct jc_store_key 
     if (err != JC_OK) {
         return err;
     }
+    struct tap_call *c = tap_call_new(t, TAP_LOOKUP, arg);
+    c->lookup_cb = cb;
     if (t->lookup_fail != JC_OK) {
-        struct tap_lookup_failure *lf = jc_xcalloc(1, sizeof(*lf));
-        lf->cb = cb;
-        lf->arg = arg;
-        lf->err = t->lookup_fail;
+        c->err = t->lookup_fail;
         t->lookup_fail = JC_OK;
-        jc_loop_defer(t->loop, tap_deliver_lookup_failure, lf);
+        jc_loop_defer(t->loop, tap_answer, c);
         return JC_OK;
     }
-    return jc_store_lookup(t->inner, k, lookup, cb, arg);
+    return tap_sent(c, jc_store_lookup(t->inner, k, lookup, tap_on_lookup, c));
+}
+
+static struct tap_call *tap_done_new(struct tap_store *t, enum tap_op op, jc_store_done_fn *cb,
+                                     void *arg)
+{
+    struct tap_call *c = tap_call_new(t, op, arg);
+    c->done_cb = cb;
+    return c;
 }
 
 static enum jc_err tap_commit(struct jc_store *store, const struct jc_store_key *k, uint64_t token,
@@ -178,8 +208,8 @@ static enum jc_err tap_commit(struct jc_store *store, const struct jc_store_key 
     if (err != JC_OK) {
         return err;
     }
-    struct tap_done *d = tap_done_new(t, TAP_COMMIT, cb, arg);
-    return tap_done_sent(d, jc_store_commit(t->inner, k, token, entry, ttl_ms, tap_on_done, d));
+    struct tap_call *d = tap_done_new(t, TAP_COMMIT, cb, arg);
+    return tap_sent(d, jc_store_commit(t->inner, k, token, entry, ttl_ms, tap_on_done, d));
 }
 
 static enum jc_err tap_fail(struct jc_store *store, const struct jc_store_key *k, uint64_t token,
@@ -191,8 +221,8 @@ static enum jc_err tap_fail(struct jc_store *store, const struct jc_store_key *k
     if (err != JC_OK) {
         return err;
     }
-    struct tap_done *d = tap_done_new(t, TAP_FAIL, cb, arg);
-    return tap_done_sent(d, jc_store_fail(t->inner, k, token, entry, tombstone_ms, tap_on_done, d));
+    struct tap_call *d = tap_done_new(t, TAP_FAIL, cb, arg);
+    return tap_sent(d, jc_store_fail(t->inner, k, token, entry, tombstone_ms, tap_on_done, d));
 }
 
 static enum jc_err tap_delete(struct jc_store *store, const struct jc_store_key *k,
@@ -203,8 +233,8 @@ static enum jc_err tap_delete(struct jc_store *store, const struct jc_store_key 
     if (err != JC_OK) {
         return err;
     }
-    struct tap_done *d = tap_done_new(t, TAP_DELETE, cb, arg);
-    return tap_done_sent(d, jc_store_delete(t->inner, k, tap_on_done, d));
+    struct tap_call *d = tap_done_new(t, TAP_DELETE, cb, arg);
+    return tap_sent(d, jc_store_delete(t->inner, k, tap_on_done, d));
 }
 
 static enum jc_err tap_status(struct jc_store *store, const struct jc_store_key *k,
@@ -226,8 +256,8 @@ static enum jc_err tap_touch(struct jc_store *store, const struct jc_store_key *
     if (err != JC_OK) {
         return err;
     }
-    struct tap_done *d = tap_done_new(t, TAP_TOUCH, cb, arg);
-    return tap_done_sent(d, jc_store_touch(t->inner, k, ttl_ms, tap_on_done, d));
+    struct tap_call *d = tap_done_new(t, TAP_TOUCH, cb, arg);
+    return tap_sent(d, jc_store_touch(t->inner, k, ttl_ms, tap_on_done, d));
 }
 
 static bool tap_is_ready(struct jc_store *store)
@@ -240,9 +270,9 @@ static void tap_close(struct jc_store *store)
 {
     struct tap_store *t = tap_of(store);
     while (t->held != NULL) {
-        struct tap_done *d = t->held;
-        t->held = d->next;
-        free(d);
+        struct tap_call *c = t->held;
+        t->held = c->next;
+        tap_call_free(c);
     }
     jc_store_close(t->inner);
     free(t);
@@ -839,6 +869,26 @@ START_TEST(delete_drops_the_l1_copy_of_every_replica)
 }
 END_TEST
 
+START_TEST(new_value_from_another_replica_drops_a_stale_l1_copy)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    fx_start(f, 2);
+    script_body(f, "k", 200, "v1");
+    build_wait(f, 0, "k");
+    assert_value(build_wait(f, 1, "k"), "v1", JC_SOURCE_STORE);
+    /* The value goes without B hearing of it (a lost INVALIDATE)... */
+    store_delete_behind(f, "k");
+    ck_assert(l1_has(f, 1, "k", "v1"));
+    /* ...then A builds a new one, whose INVALIDATE reaches B. */
+    script_body(f, "k", 200, "v2");
+    assert_value(build_wait(f, 0, "k"), "v2", JC_SOURCE_FETCHED);
+    jc_test_loop_for(f->loop, 10);
+    ck_assert(!l1_has(f, 1, "k", NULL));
+    assert_value(build_wait(f, 1, "k"), "v2", JC_SOURCE_STORE);
+}
+END_TEST
+
 /* ---- failed fetches ---- */
 
 START_TEST(uncacheable_status_reaches_every_waiter_and_is_not_stored)
@@ -1005,6 +1055,22 @@ START_TEST(store_error_reaches_every_waiter)
     ck_assert_uint_eq(fetches(f), 0);
     ck_assert_uint_eq(stats_of(f, 0).requests_error, 3);
     assert_value(build_wait(f, 0, "k"), url_of("k"), JC_SOURCE_FETCHED);
+}
+END_TEST
+
+START_TEST(store_refusing_the_commit_still_answers_every_waiter)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    script_body(f, "k", 200, "v");
+    f->tap->refuse[TAP_COMMIT] = JC_ERR_STORE;
+    struct req *a = build(f, 0, "k");
+    struct req *b = build(f, 0, "k");
+    ck_assert(run_until(f, &f->n_done, 2, 1000));
+    assert_value(a, "v", JC_SOURCE_FETCHED);
+    assert_value(b, "v", JC_SOURCE_COLLAPSED);
+    ck_assert_uint_eq(stats_of(f, 0).fetches_stored, 0);
+    ck_assert_uint_eq(jc_engine_active_fetches(f->r[0].engine), 0);
 }
 END_TEST
 
@@ -1670,6 +1736,7 @@ static void add_l1_tests(Suite *s)
     tcase_add_test(tc, l1_purge_timer_drops_expired_copies);
     tcase_add_test(tc, invalidate_from_another_replica_drops_the_l1_copy);
     tcase_add_test(tc, delete_drops_the_l1_copy_of_every_replica);
+    tcase_add_test(tc, new_value_from_another_replica_drops_a_stale_l1_copy);
     suite_add_tcase(s, tc);
 }
 
@@ -1683,6 +1750,7 @@ static void add_failures_tests(Suite *s)
     tcase_add_test(tc, failure_reaches_a_waiter_on_another_replica_by_its_event);
     tcase_add_test(tc, failure_reaches_a_waiter_on_another_replica_by_polling);
     tcase_add_test(tc, store_error_reaches_every_waiter);
+    tcase_add_test(tc, store_refusing_the_commit_still_answers_every_waiter);
     suite_add_tcase(s, tc);
 }
 
