@@ -62,6 +62,7 @@ struct jc_engine_wait {
     struct flight *flight; /* NULL once resolved (a DELETE then runs its delete) */
     struct jc_engine *engine;
     enum jc_engine_op op;
+    bool expired; /* its wait ended during the flight's first store read */
     struct jc_timer *timer;
     jc_engine_done_fn *cb; /* NULL once cancelled */
     void *arg;
@@ -423,10 +424,31 @@ static void flight_answer(struct flight *f, const struct jc_outcome *value, bool
     }
 }
 
+/* Answers the waiters whose time ran out while the first read was under
+ * way: the value was not there, so they would have had to wait. */
+static void flight_expire_waiters(struct flight *f)
+{
+    struct jc_engine_wait *w = f->head;
+    while (w != NULL) {
+        struct jc_engine_wait *next = w->next;
+        if (w->expired) {
+            flight_unlink(f, w);
+            wait_answer_err(w, JC_ERR_WAIT_TIMEOUT);
+        }
+        w = next;
+    }
+}
+
 static void on_wait_timeout(void *arg)
 {
     struct jc_engine_wait *w = arg;
     struct flight *f = w->flight;
+    if (f->reading && f->phase == PHASE_LOOKUP) {
+        /* timeout_ms bounds the wait for a build, not the read that finds a
+         * stored value: decide when the read answers. */
+        w->expired = true;
+        return;
+    }
     flight_unlink(f, w);
     wait_answer_err(w, JC_ERR_WAIT_TIMEOUT);
     flight_maybe_free(f);
@@ -714,6 +736,7 @@ static void flight_on_pending(struct flight *f, uint64_t token)
     f->saw_pending = true;
     f->waited_token = token;
     flight_answer(f, &pending, true);
+    flight_expire_waiters(f);
     if (f->n_waiters == 0) {
         return;
     }
@@ -754,6 +777,7 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
             struct jc_outcome pending = {.err = JC_OK, .status = JC_KEY_PENDING};
             flight_answer(f, &pending, true);
             flight_fetch(f, r->token);
+            flight_expire_waiters(f);
             break;
         }
         }

@@ -359,11 +359,13 @@ static enum jc_err request_timeout(struct request *r, const struct jc_cache_conf
         if (raw == NULL || jc_key_decode(raw, raw_len, &val, &len) != JC_OK) {
             return JC_ERR_INVALID;
         }
-        bool ok = len > 0 && len <= 19;
+        bool ok = len > 0;
+        ms = 0;
         for (size_t i = 0; ok && i < len; i++) {
             ok = val[i] >= '0' && val[i] <= '9';
+            /* Saturate: a huge wait is capped below, not rejected. */
+            ms = ms > UINT64_MAX / 20 ? UINT64_MAX / 20 : ms * 10 + (uint64_t)(val[i] - '0');
         }
-        ms = ok ? strtoull(val, NULL, 10) : 0;
         free(val);
         if (!ok) {
             return JC_ERR_INVALID;
@@ -373,7 +375,8 @@ static enum jc_err request_timeout(struct request *r, const struct jc_cache_conf
         const char *w = prefer != NULL ? strstr(prefer, "wait=") : NULL;
         if (w != NULL && (w == prefer || w[-1] == ' ' || w[-1] == ',' || w[-1] == ';') &&
             w[5] >= '0' && w[5] <= '9') {
-            ms = strtoull(w + 5, NULL, 10) * 1000u;
+            uint64_t secs = strtoull(w + 5, NULL, 10);
+            ms = secs > UINT64_MAX / 1000u ? UINT64_MAX : secs * 1000u;
         }
     }
     *out = ms < c->max_wait_timeout_ms ? ms : c->max_wait_timeout_ms;
