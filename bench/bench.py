@@ -120,11 +120,11 @@ class Proc:
                 continue
             ppid = int(stat[stat.rfind(")") + 2:].split()[1])
             children.setdefault(ppid, []).append(int(d))
-        out, todo = [], [self.pid]
-        while todo:
-            p = todo.pop()
+        out, pending = [], [self.pid]
+        while pending:
+            p = pending.pop()
             out.append(p)
-            todo.extend(children.get(p, []))
+            pending.extend(children.get(p, []))
         return out
 
 
@@ -143,7 +143,7 @@ def proc_status(pid):
         with open("/proc/%d/status" % pid) as f:
             for line in f:
                 k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM", "Threads"):
+                if k in ("VmRSS", "VmHWM", "Threads", "RssAnon"):
                     out[k] = int(v.split()[0])
     except OSError:
         return None
@@ -151,12 +151,12 @@ def proc_status(pid):
 
 
 def tree_status(proc):
-    tot = {"VmRSS": 0, "VmHWM": 0, "Threads": 0, "procs": 0}
+    tot = {"VmRSS": 0, "VmHWM": 0, "Threads": 0, "RssAnon": 0, "procs": 0}
     for pid in proc.tree():
         st = proc_status(pid)
         if st is None or "VmRSS" not in st:
             continue
-        for k in ("VmRSS", "VmHWM", "Threads"):
+        for k in ("VmRSS", "VmHWM", "Threads", "RssAnon"):
             tot[k] += st.get(k, 0)
         tot["procs"] += 1
     return tot
@@ -363,6 +363,8 @@ def run_herd(herd, ports, path, n, timeout_ms, burst=256):
         raise RuntimeError("jc-herd failed: " + out.stderr)
     recs = []
     for line in out.stdout.splitlines():
+        if line.startswith("#"):
+            continue
         i, port, status, sent, done, blen, fnv, cs = line.split()
         recs.append({"port": int(port), "status": int(status), "sent": int(sent) / 1000.0,
                      "done": int(done) / 1000.0, "len": int(blen), "body": fnv, "cs": cs})
@@ -501,6 +503,7 @@ class Bench:
             r.update({
                 "fetches": o.count("/herd/" + key),
                 "idle_rss_mb": idle["VmRSS"] / 1024.0,
+                "idle_anon_mb": idle["RssAnon"] / 1024.0,
                 "rss_growth_mb": (max(end["VmHWM"], peak["rss"]) - idle["VmRSS"]) / 1024.0,
                 "threads_idle": idle["Threads"], "threads_max": peak["threads"],
                 "procs": idle["procs"]})
@@ -631,6 +634,7 @@ def check(report, n, res):
             ("sent after the answer (late)", "late", "%.0f"),
             ("wake-up p99 (ms)", "wake_p99", "%.1f"), ("wake-up max (ms)", "wake_max", "%.1f"),
             ("processes", "procs", "%.0f"), ("idle RSS, fresh (MB)", "idle_rss_mb", "%.1f"),
+            ("  of it anonymous (MB)", "idle_anon_mb", "%.1f"),
             ("RSS growth (MB)", "rss_growth_mb", "%.1f"),
             ("threads idle", "threads_idle", "%.0f"), ("threads max", "threads_max", "%.0f")])
         ok = med(jc, "answered") == 10000 and \

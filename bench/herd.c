@@ -8,11 +8,18 @@
  * of it, so the client itself adds microseconds, not milliseconds, to a
  * wake-up: each readable socket is drained and parsed with a few memchr()s.
  *
+ * Connections are HTTP/1.1 keep-alive, as a waiting client's usually are,
+ * and each is held open until every response has arrived, so that no server
+ * spends its wake-up time on closes; --close sends "Connection: close"
+ * instead, which adds the server's shutdown() and close() to every answer.
+ *
  * At most --burst connects are in progress at once, so that 10,000 clients
  * never overflow a server's accept queue (a dropped SYN costs a one-second
  * retransmit, which would look like a slow server).
  *
- * Output, one line per request, times in microseconds from the client's start:
+ * Output: "# start <CLOCK_MONOTONIC microseconds>" (to line the client's times
+ * up with perf, strace or another process's clock), then one line per
+ * request, times in microseconds from that start:
  *   <index> <port> <status> <sent_us> <done_us> <body_len> <fnv1a64 of body> <cache-status>
  * status 0 means no complete answer (error or --timeout-ms); cache-status is
  * the Cache-Status header with spaces turned into '_', or "-". */
@@ -56,6 +63,7 @@ struct herd {
     const char *path;
     long timeout_ms;
     int burst;
+    int close; /* send "Connection: close" */
     int epfd;
     int connecting;
     int next;
@@ -82,7 +90,7 @@ static void die(const char *msg)
 static void usage(void)
 {
     fputs("usage: jc-herd --n N --ports P1[,P2...] --path /caches/NAME/KEY\n"
-          "               [--timeout-ms MS] [--burst B]\n",
+          "               [--timeout-ms MS] [--burst B] [--close]\n",
           stderr);
     exit(2);
 }
@@ -121,10 +129,13 @@ static void parse_args(struct herd *h, int argc, char **argv)
 {
     h->timeout_ms = 30000;
     h->burst = 256;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
         const char *k = argv[i];
-        const char *v = argv[i + 1];
-        if (strcmp(k, "--n") == 0) {
+        const char *v = i + 1 < argc ? argv[i + 1] : "";
+        if (strcmp(k, "--close") == 0) {
+            h->close = 1;
+            i--;
+        } else if (strcmp(k, "--n") == 0) {
             h->n = parse_count(v);
         } else if (strcmp(k, "--ports") == 0) {
             parse_ports(h, v);
@@ -138,7 +149,7 @@ static void parse_args(struct herd *h, int argc, char **argv)
             usage();
         }
     }
-    if (argc % 2 != 1 || h->n <= 0 || h->n_ports == 0 || h->path == NULL || h->burst <= 0) {
+    if (h->n <= 0 || h->n_ports == 0 || h->path == NULL || h->burst <= 0) {
         usage();
     }
 }
@@ -161,7 +172,11 @@ static void finish(struct herd *h, struct client *c, int ok)
     if (!ok) {
         c->status = 0;
     }
-    if (c->fd >= 0) {
+    if (c->fd >= 0 && ok && !h->close) {
+        /* Held open until the end: a client closing now would make the
+         * server spend time on the close while it still answers others. */
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    } else if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
     }
@@ -334,6 +349,7 @@ static uint64_t fnv1a(const char *p, size_t n)
 
 static void report(const struct herd *h)
 {
+    printf("# start %llu\n", (unsigned long long)h->start_us);
     for (int i = 0; i < h->n; i++) {
         const struct client *c = &h->c[i];
         size_t body = c->head_len >= 0 ? c->len - (size_t)c->head_len : 0;
@@ -380,9 +396,8 @@ int main(int argc, char **argv)
     struct herd h = {0};
     parse_args(&h, argc, argv);
     int n = snprintf(h.request, sizeof(h.request),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jc-herd\r\n"
-                     "Connection: close\r\n\r\n",
-                     h.path);
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jc-herd\r\n%s\r\n", h.path,
+                     h.close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(h.request)) {
         die("--path too long");
     }
@@ -401,5 +416,10 @@ int main(int argc, char **argv)
     h.start_us -= 1;
     run(&h);
     report(&h);
+    for (int i = 0; i < h.n; i++) {
+        if (h.c[i].fd >= 0) {
+            close(h.c[i].fd);
+        }
+    }
     return 0;
 }
