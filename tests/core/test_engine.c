@@ -1454,6 +1454,28 @@ START_TEST(waiter_whose_event_is_lost_keeps_waiting_until_the_poll)
 }
 END_TEST
 
+START_TEST(done_event_during_a_read_is_not_lost)
+{
+    struct fx *f = &F;
+    f->cfg.poll_interval_ms = LONG_MS;
+    fx_start(f, 2);
+    script_hold(f, "k", 200, "v");
+    build(f, 0, "k");
+    jc_test_loop_for(f->loop, 10);
+    /* B's read sees A's lock, but its answer is late... */
+    f->tap->hold[TAP_LOOKUP] = true;
+    struct req *b = build(f, 1, "k");
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    /* ...and A's DONE comes first. */
+    jc_fake_fetcher_release(f->ff, NULL);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_int_eq(b->calls, 0);
+    tap_release(f->tap);
+    ck_assert(run_until(f, &b->calls, 1, 500));
+    assert_value(b, "v", JC_SOURCE_COLLAPSED);
+}
+END_TEST
+
 START_TEST(crashed_builder_loses_its_lease_and_its_late_commit_is_fenced)
 {
     struct fx *f = &F;
@@ -1790,6 +1812,7 @@ static void add_replicas_tests(Suite *s)
     tcase_add_test(tc, waiter_on_another_replica_learns_by_the_done_event);
     tcase_add_test(tc, waiter_whose_event_is_lost_finishes_by_polling);
     tcase_add_test(tc, waiter_whose_event_is_lost_keeps_waiting_until_the_poll);
+    tcase_add_test(tc, done_event_during_a_read_is_not_lost);
     tcase_add_test(tc, crashed_builder_loses_its_lease_and_its_late_commit_is_fenced);
     suite_add_tcase(s, tc);
 }
