@@ -1113,6 +1113,58 @@ START_TEST(last_waiter_timing_out_does_not_stop_the_fetch)
 }
 END_TEST
 
+START_TEST(zero_timeout_answers_a_stored_value)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    build_wait(f, 0, "k");
+    struct req *r = start(f, 0, "k", JC_OP_BUILD, 0);
+    wait_req(f, r);
+    assert_value(r, url_of("k"), JC_SOURCE_STORE);
+}
+END_TEST
+
+START_TEST(zero_timeout_on_a_cold_key_times_out_and_the_build_goes_on)
+{
+    struct fx *f = &F;
+    fx_start(f, 2);
+    script_hold(f, "k", 200, "v");
+    struct req *a = start(f, 0, "k", JC_OP_BUILD, 0);
+    wait_req(f, a);
+    assert_err(a, JC_ERR_WAIT_TIMEOUT);
+    ck_assert_uint_eq(fetches(f), 1);
+    struct req *b = start(f, 1, "k", JC_OP_BUILD, 0);
+    wait_req(f, b);
+    assert_err(b, JC_ERR_WAIT_TIMEOUT);
+    drain(f);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EXISTS);
+    ck_assert_uint_eq(fetches(f), 1);
+}
+END_TEST
+
+/* timeout_ms bounds the wait for a build, not the first store read: a wait
+ * that ends during that read is decided by what the read finds. */
+START_TEST(wait_ending_during_the_first_read_is_decided_by_the_read)
+{
+    struct fx *f = &F;
+    fx_start(f, 2);
+    build_wait(f, 0, "stored");
+    script_hold(f, "locked", 200, "v");
+    build(f, 0, "locked");
+    jc_test_loop_for(f->loop, 10);
+    f->tap->hold[TAP_LOOKUP] = true;
+    struct req *hit = start(f, 1, "stored", JC_OP_BUILD, 5);
+    struct req *wait = start(f, 1, "locked", JC_OP_BUILD, 5);
+    ck_assert(run_until(f, &f->tap->n_held, 2, 1000));
+    jc_test_loop_for(f->loop, 30);
+    ck_assert_int_eq(hit->calls + wait->calls, 0);
+    tap_release(f->tap);
+    ck_assert(run_until(f, &f->n_done, 3, 1000));
+    assert_value(hit, url_of("stored"), JC_SOURCE_STORE);
+    assert_err(wait, JC_ERR_WAIT_TIMEOUT);
+}
+END_TEST
+
 START_TEST(cancel_never_calls_back_and_the_fetch_goes_on)
 {
     struct fx *f = &F;
@@ -1781,6 +1833,9 @@ static void add_timeouts_tests(Suite *s)
     TCase *tc = tcase("timeouts");
     tcase_add_test(tc, wait_timeout_leaves_the_fetch_running);
     tcase_add_test(tc, last_waiter_timing_out_does_not_stop_the_fetch);
+    tcase_add_test(tc, zero_timeout_answers_a_stored_value);
+    tcase_add_test(tc, zero_timeout_on_a_cold_key_times_out_and_the_build_goes_on);
+    tcase_add_test(tc, wait_ending_during_the_first_read_is_decided_by_the_read);
     tcase_add_test(tc, cancel_never_calls_back_and_the_fetch_goes_on);
     tcase_add_test(tc, cancel_before_the_lock_still_builds_for_later_requests);
     tcase_add_test(tc, cancel_of_a_waiter_on_another_replica);
