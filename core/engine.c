@@ -91,7 +91,10 @@ struct flight {
     struct jc_engine_wait *tail;
     size_t n_waiters;
     struct jc_timer *poll;
-    int ops; /* store calls and fetches that point at this flight */
+    int ops;             /* store calls and fetches that point at this flight */
+    enum jc_err refused; /* what the store said when it refused a read */
+    bool stale;          /* an INVALIDATE came during the read: keep no L1 copy */
+    uint64_t read_started_ms;
 };
 
 struct jc_engine {
@@ -288,14 +291,16 @@ struct jc_entry *jc_engine_l1_lookup(struct jc_engine *engine, int cache, const 
     return entry;
 }
 
+/* Keeps entry in L1.  The store's TTL ttl_ms started no earlier than
+ * since_ms (when the call that set it was sent), so counting from there the
+ * L1 copy never outlives the store's. */
 static void l1_store(struct cache_state *c, const char *key, size_t key_len, struct jc_entry *entry,
-                     int64_t ttl_ms)
+                     int64_t ttl_ms, uint64_t since_ms)
 {
     if (c->l1 == NULL || entry->failed) {
         return;
     }
-    uint64_t now = now_ms(c->engine);
-    jc_l1_put(c->l1, key, key_len, entry, jc_expiry_l1_deadline(ttl_ms, now), now);
+    jc_l1_put(c->l1, key, key_len, entry, jc_expiry_l1_deadline(ttl_ms, since_ms), since_ms);
 }
 
 /* ---- waiters ---- */
@@ -321,6 +326,7 @@ static void flight_unlink(struct flight *f, struct jc_engine_wait *w)
     w->prev = NULL;
     w->next = NULL;
     w->flight = NULL;
+    jc_timer_stop(w->timer);
     f->n_waiters--;
     f->engine->stats.waiters--;
     if (f->owner == w) {
@@ -559,6 +565,8 @@ static void flight_fail_all(struct flight *f, enum jc_err err)
 struct fetch_ctx {
     struct flight *flight;
     struct jc_entry *entry;
+    enum jc_err refused;        /* what the fetcher said when it refused */
+    uint64_t commit_started_ms; /* the store's TTL starts no earlier than this */
 };
 
 static void record_fetch_duration(struct jc_engine *e, uint64_t ms)
@@ -597,7 +605,8 @@ static void on_commit_done(void *arg, enum jc_err err)
     struct jc_engine *e = f->engine;
     if (err == JC_OK) {
         e->stats.fetches_stored++;
-        l1_store(f->cache, f->key, f->key_len, ctx->entry, jc_expiry_write_ttl(f->cache->cfg));
+        l1_store(f->cache, f->key, f->key_len, ctx->entry, jc_expiry_write_ttl(f->cache->cfg),
+                 ctx->commit_started_ms);
         publish(e, JC_EVENT_DONE, f->cache, f->key, f->key_len, f->fetch_token, true);
         publish(e, JC_EVENT_INVALIDATE, f->cache, f->key, f->key_len, f->fetch_token, true);
     } else if (err == JC_ERR_FENCED) {
@@ -626,6 +635,11 @@ static uint64_t tombstone_ms(const struct jc_cache_config *cfg)
     return 2 * cfg->poll_interval_ms + cfg->lease_grace_ms;
 }
 
+static void on_store_refused(void *arg)
+{
+    fetch_finish(arg);
+}
+
 static void on_fetch_done(void *arg, enum jc_err err, struct jc_entry *entry)
 {
     struct fetch_ctx *ctx = arg;
@@ -642,6 +656,7 @@ static void on_fetch_done(void *arg, enum jc_err err, struct jc_entry *entry)
     }
     entry->stored_at_ms = jc_loop_wall_ms(e->loop);
     ctx->entry = entry;
+    ctx->commit_started_ms = now_ms(e);
     struct jc_store_key k = store_key(f->cache, f->key, f->key_len);
     enum jc_err serr;
     if (entry->failed) {
@@ -652,8 +667,14 @@ static void on_fetch_done(void *arg, enum jc_err err, struct jc_entry *entry)
                                on_commit_done, ctx);
     }
     if (serr != JC_OK) {
-        fetch_finish(ctx);
+        jc_loop_defer(e->loop, on_store_refused, ctx);
     }
+}
+
+static void on_fetch_refused(void *arg)
+{
+    struct fetch_ctx *ctx = arg;
+    on_fetch_done(ctx, ctx->refused, NULL);
 }
 
 static void flight_fetch(struct flight *f, uint64_t token)
@@ -680,7 +701,8 @@ static void flight_fetch(struct flight *f, uint64_t token)
     enum jc_err err = e->fetcher->fetch(e->fetcher->ctx, &req, on_fetch_done, ctx);
     free(url);
     if (err != JC_OK) {
-        on_fetch_done(ctx, err, NULL);
+        ctx->refused = err;
+        jc_loop_defer(e->loop, on_fetch_refused, ctx);
     }
 }
 
@@ -689,7 +711,9 @@ static void flight_fetch(struct flight *f, uint64_t token)
 static void flight_on_value(struct flight *f, const struct jc_store_reply *r)
 {
     f->phase = PHASE_DONE;
-    l1_store(f->cache, f->key, f->key_len, r->entry, r->ttl_ms);
+    if (!f->stale) {
+        l1_store(f->cache, f->key, f->key_len, r->entry, r->ttl_ms, f->read_started_ms);
+    }
     struct jc_outcome o = {.err = JC_OK,
                            .entry = r->entry,
                            .source = f->saw_pending ? JC_SOURCE_COLLAPSED : JC_SOURCE_STORE,
@@ -751,8 +775,10 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
 {
     struct flight *f = arg;
     f->reading = false;
-    f->ops--;
+    /* The lookup's hold on f (f->ops) is dropped only at the end, so nothing
+     * below can free f under our feet. */
     if (f->retired && f->n_waiters == 0 && (err != JC_OK || r->state != JC_STORE_ACQUIRED)) {
+        f->ops--;
         flight_maybe_free(f);
         return;
     }
@@ -782,6 +808,17 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
         }
         }
     }
+    f->ops--;
+    flight_maybe_free(f);
+}
+
+static void on_read_refused(void *arg)
+{
+    struct flight *f = arg;
+    f->reading = false;
+    flight_retire(f);
+    flight_fail_all(f, f->refused);
+    f->ops--;
     flight_maybe_free(f);
 }
 
@@ -805,13 +842,14 @@ static void flight_read(struct flight *f)
     jc_timer_stop(f->poll);
     f->reading = true;
     f->reread = false;
+    f->stale = false;
+    f->read_started_ms = now_ms(f->engine);
     f->ops++;
     enum jc_err err = jc_store_lookup(f->engine->store, &k, &lookup, on_lookup, f);
     if (err != JC_OK) {
-        f->reading = false;
-        f->ops--;
-        flight_retire(f);
-        flight_fail_all(f, err);
+        /* Answer from the loop: flight_read may run inside jc_engine_start. */
+        f->refused = err;
+        jc_loop_defer(f->engine->loop, on_read_refused, f);
     }
 }
 
@@ -907,6 +945,10 @@ void jc_engine_on_event(struct jc_engine *engine, const struct jc_event *ev)
         struct cache_state *c = &engine->caches[cache];
         if (c->l1 != NULL) {
             jc_l1_remove(c->l1, ev->key, ev->key_len);
+            struct flight *g = flight_find(engine, cache, ev->key, ev->key_len);
+            if (g != NULL && g->reading) {
+                g->stale = true;
+            }
         }
         return;
     }
