@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     jc_timer_start(app->drain, 0);
 }
 
+/* Each waiting client holds a connection: allow as many descriptors as the
+ * hard limit permits. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            jc_log_warn("cannot raise the open-file limit");
+        }
+    }
+}
+
 static int app_open(struct jc_app *app)
 {
     const struct jc_config *cfg = app->cfg;
@@ -175,6 +189,7 @@ int jc_app_run(const struct jc_config *cfg)
     memset(&app, 0, sizeof(app));
     app.cfg = cfg;
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     if (app_open(&app) != 0) {
         app_close(&app);
         return 1;
