@@ -253,7 +253,7 @@ class Deployment:
 class Jcached(Deployment):
     kind = "jcached"
 
-    def __init__(self, name, tmp, build, origin, n=1, redis=False):
+    def __init__(self, name, tmp, binary, origin, n=1, redis=False):
         super().__init__(name, tmp)
         store, broker = {"type": "memory"}, {"type": "local"}
         if redis:
@@ -276,8 +276,7 @@ class Jcached(Deployment):
                 f.write(fill("jcached.json.in", {
                     "PORT": port, "ORIGIN_PORT": origin.port, "STORE": json.dumps(store),
                     "BROKER": json.dumps(broker), "L1": "false" if redis else "true"}))
-            p = Proc("%s-%d" % (name, i), [os.path.join(build, "jcached"), "--config", cfg],
-                     self.dir)
+            p = Proc("%s-%d" % (name, i), [binary, "--config", cfg], self.dir)
             self.procs.append(p)
             self.servers.append(p)
             self.ports.append(port)
@@ -415,8 +414,8 @@ class Bench:
 
     def start_shared(self):
         a, o, t = self.args, self.origin, self.tmp
-        self.deps["jcached"] = Jcached("jcached", t, a.build, o)
-        self.deps["jcached-redis"] = Jcached("jcached-redis", t, a.build, o, n=3, redis=True)
+        self.deps["jcached"] = Jcached("jcached", t, a.jcached, o)
+        self.deps["jcached-redis"] = Jcached("jcached-redis", t, a.jcached, o, n=3, redis=True)
         self.deps["nginx"] = Nginx("nginx", t, o, n=3)
         self.deps["varnish"] = Varnish("varnish", t, o, n=3)
 
@@ -473,7 +472,7 @@ class Bench:
         a, o = self.args, self.origin
         name = "s7-%s-%d" % (system, rep)
         if system == "jcached":
-            dep = Jcached(name, self.tmp, a.build, o)
+            dep = Jcached(name, self.tmp, a.jcached, o)
         elif system == "nginx":
             dep = Nginx(name, self.tmp, o)
         else:
@@ -586,7 +585,7 @@ class Report:
         self.out()
 
 
-def check(report, n, res):
+def check(report, n, res, waiters=10000):
     """Prints scenario n's table and its target verdict."""
     jc = res.get("jcached")
     if n == 1:
@@ -629,7 +628,7 @@ def check(report, n, res):
             ("last answer after first send (ms)", "last_ms", "%.1f")])
         report.verdict("jcached 1 fetch", med(jc, "fetches") == 1 and med(jc, "answered") == 50)
     elif n == 7:
-        report.table("7. 10,000 waiters, one cold key, one fresh instance", res, [
+        report.table("7. %d waiters, one cold key, one fresh instance" % waiters, res, [
             ("upstream fetches", "fetches", "%.0f"), ("answered", "answered", "%.0f"),
             ("sent after the answer (late)", "late", "%.0f"),
             ("wake-up p99 (ms)", "wake_p99", "%.1f"), ("wake-up max (ms)", "wake_max", "%.1f"),
@@ -637,7 +636,7 @@ def check(report, n, res):
             ("  of it anonymous (MB)", "idle_anon_mb", "%.1f"),
             ("RSS growth (MB)", "rss_growth_mb", "%.1f"),
             ("threads idle", "threads_idle", "%.0f"), ("threads max", "threads_max", "%.0f")])
-        ok = med(jc, "answered") == 10000 and \
+        ok = med(jc, "answered") == waiters and \
             all(r["threads_max"] == r["threads_idle"] for r in jc) and \
             med(jc, "rss_growth_mb") <= 40 and med(jc, "idle_rss_mb") <= 10
         report.verdict("all answered, thread count unchanged, RSS growth <= 40 MB, "
@@ -656,7 +655,7 @@ def herd_rows():
 # Main
 
 
-def versions(build):
+def versions(jcached):
     def first_line(argv):
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
@@ -675,8 +674,8 @@ def versions(build):
         "date:     " + time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine:  %s, %d CPUs, %.0f GiB, %s %s" % (cpu, os.cpu_count(), mem, platform.system(),
                                                     platform.release()),
-        "jcached:  %s (git %s, CMAKE_BUILD_TYPE=Release)" % (
-            first_line([os.path.join(build, "jcached"), "--version"]), rev),
+        "jcached:  %s (git %s, CMAKE_BUILD_TYPE=Release, %s)" % (
+            first_line([jcached, "--version"]), rev, jcached),
         "nginx:    " + first_line(["nginx", "-v"]),
         "varnish:  " + first_line(["varnishd", "-V"]),
         "wrk:      " + first_line(["wrk", "-v"]),
@@ -690,6 +689,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", required=True, help="directory with jcached and jc-origin")
     ap.add_argument("--herd", required=True, help="the jc-herd binary (bench/herd.c)")
+    ap.add_argument("--jcached", help="the jcached binary to measure (default: BUILD/jcached)")
     ap.add_argument("--reps", type=int, default=3, help="runs of each measurement (3)")
     ap.add_argument("--duration", type=int, default=10, help="seconds of each wrk run (10)")
     ap.add_argument("--waiters", type=int, default=10000, help="clients in scenario 7")
@@ -724,7 +724,7 @@ def run(args, report, tmp):
         res[7] = b.memory(R, args.waiters)
     for n in sorted(only):
         r = res["warm"] if n in (1, 2) else res[n]
-        check(report, n, r)
+        check(report, n, r, args.waiters)
 
 
 def write_results(path, report, header, elapsed):
@@ -743,11 +743,12 @@ def write_results(path, report, header, elapsed):
 def main():
     args = parse_args()
     args.build = os.path.abspath(args.build)
+    args.jcached = os.path.abspath(args.jcached or os.path.join(args.build, "jcached"))
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="jc-bench-")
     os.chmod(tmp, 0o755)
     report = Report()
-    header = versions(args.build) + report_head(args)
+    header = versions(args.jcached) + report_head(args)
     print("\n".join(header) + "\n", flush=True)
     start = time.monotonic()
     try:
