@@ -1074,6 +1074,22 @@ START_TEST(store_refusing_the_commit_still_answers_every_waiter)
 }
 END_TEST
 
+START_TEST(store_refusing_the_tombstone_of_a_refused_fetch)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    struct jc_fake_reply refuse = {.refuse = JC_ERR_UPSTREAM};
+    script(f, "k", &refuse);
+    f->tap->refuse[TAP_FAIL] = JC_ERR_STORE;
+    struct req *a = build(f, 0, "k");
+    struct req *b = build(f, 0, "k");
+    ck_assert(run_until(f, &f->n_done, 2, 1000));
+    ck_assert_int_eq(a->o.entry->err, JC_ERR_UPSTREAM);
+    ck_assert_int_eq(b->o.entry->err, JC_ERR_UPSTREAM);
+    ck_assert_uint_eq(jc_engine_active_fetches(f->r[0].engine), 0);
+}
+END_TEST
+
 /* ---- timeouts and cancelling ---- */
 
 START_TEST(wait_timeout_leaves_the_fetch_running)
@@ -1714,6 +1730,76 @@ START_TEST(sliding_touch_of_a_vanished_value_drops_the_l1_copy)
 }
 END_TEST
 
+/* The store fixes the expiry when it applies the commit; its answer comes
+ * later (a network round trip with Redis).  The L1 copy must still end when
+ * the store's does. */
+START_TEST(l1_copy_of_a_slow_commit_never_outlives_the_store_entry)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    f->cfg.expiry_type = JC_EXPIRY_ABSOLUTE;
+    f->cfg.expiry_ms = 1000;
+    fx_start(f, 1);
+    f->tap->hold[TAP_COMMIT] = true;
+    struct req *r = build(f, 0, "k");
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    jc_test_clock_advance(&f->clock, 300);
+    tap_release(f->tap);
+    wait_req(f, r);
+    assert_value(r, url_of("k"), JC_SOURCE_FETCHED);
+    jc_test_clock_advance(&f->clock, 700);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EMPTY);
+    ck_assert_msg(!l1_has(f, 0, "k", NULL), "the L1 copy outlived the store entry");
+}
+END_TEST
+
+/* The same for a value read from the store: the remaining TTL counts from
+ * the store's read, not from when its answer arrived. */
+START_TEST(l1_copy_of_a_slow_read_never_outlives_the_store_entry)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    f->cfg.expiry_type = JC_EXPIRY_ABSOLUTE;
+    f->cfg.expiry_ms = 1000;
+    fx_start(f, 2);
+    build_wait(f, 0, "k");
+    jc_test_clock_advance(&f->clock, 400);
+    f->tap->hold[TAP_LOOKUP] = true;
+    struct req *r = build(f, 1, "k");
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    jc_test_clock_advance(&f->clock, 300);
+    tap_release(f->tap);
+    wait_req(f, r);
+    assert_value(r, url_of("k"), JC_SOURCE_STORE);
+    jc_test_clock_advance(&f->clock, 300);
+    ck_assert_int_eq(status_of(f, 1, "k", NULL), JC_KEY_EMPTY);
+    ck_assert_msg(!l1_has(f, 1, "k", NULL), "the L1 copy outlived the store entry");
+}
+END_TEST
+
+/* B reads the value; A deletes it and its INVALIDATE reaches B before B's
+ * read answers.  B must not keep the deleted value in its L1. */
+START_TEST(invalidate_overtaking_a_read_leaves_no_stale_l1_copy)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    fx_start(f, 2);
+    build_wait(f, 0, "k");
+    f->tap->hold[TAP_LOOKUP] = true;
+    struct req *b = build(f, 1, "k");
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    f->tap->hold[TAP_LOOKUP] = false;
+    struct req *d = start(f, 0, "k", JC_OP_DELETE, LONG_MS);
+    wait_req(f, d);
+    assert_err(d, JC_OK);
+    jc_test_loop_for(f->loop, 10);
+    tap_release(f->tap);
+    wait_req(f, b);
+    ck_assert_int_eq(status_of(f, 1, "k", NULL), JC_KEY_EMPTY);
+    ck_assert_msg(!l1_has(f, 1, "k", NULL), "B's L1 serves a deleted value");
+}
+END_TEST
+
 /* ---- shutdown ---- */
 
 START_TEST(shutdown_ends_waits_on_others_and_lets_own_fetches_finish)
@@ -1782,6 +1868,57 @@ START_TEST(no_callback_runs_inside_start)
 }
 END_TEST
 
+START_TEST(store_refusing_a_lookup_never_calls_back_inside_start)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    f->tap->refuse[TAP_LOOKUP] = JC_ERR_STORE;
+    struct req *r;
+    enum jc_err err = start_raw(f, 0, "k", JC_OP_BUILD, LONG_MS, &r);
+    ck_assert_msg(!r->early, "the callback ran inside jc_engine_start");
+    jc_test_loop_for(f->loop, 10);
+    if (err == JC_OK) {
+        assert_err(r, JC_ERR_STORE);
+    } else {
+        ck_assert_int_eq(r->calls, 0);
+    }
+}
+END_TEST
+
+START_TEST(delete_timing_out_while_the_store_deletes)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    build_wait(f, 0, "k");
+    f->tap->hold[TAP_DELETE] = true;
+    struct req *d = start(f, 0, "k", JC_OP_DELETE, 20);
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    jc_test_loop_for(f->loop, 60);
+    tap_release(f->tap);
+    jc_test_loop_for(f->loop, 10);
+    ck_assert_int_eq(d->calls, 1);
+    ck_assert(d->o.err == JC_OK || d->o.err == JC_ERR_WAIT_TIMEOUT);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EMPTY);
+}
+END_TEST
+
+START_TEST(delete_cancelled_while_the_store_deletes)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    build_wait(f, 0, "k");
+    f->tap->hold[TAP_DELETE] = true;
+    struct req *d = start(f, 0, "k", JC_OP_DELETE, 20);
+    ck_assert(run_until(f, &f->tap->n_held, 1, 1000));
+    jc_engine_cancel(d->wait);
+    jc_test_loop_for(f->loop, 60);
+    tap_release(f->tap);
+    jc_test_loop_for(f->loop, 10);
+    ck_assert_int_eq(d->calls, 0);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EMPTY);
+}
+END_TEST
+
 static TCase *tcase(const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -1825,6 +1962,7 @@ static void add_failures_tests(Suite *s)
     tcase_add_test(tc, failure_reaches_a_waiter_on_another_replica_by_polling);
     tcase_add_test(tc, store_error_reaches_every_waiter);
     tcase_add_test(tc, store_refusing_the_commit_still_answers_every_waiter);
+    tcase_add_test(tc, store_refusing_the_tombstone_of_a_refused_fetch);
     suite_add_tcase(s, tc);
 }
 
@@ -1839,6 +1977,8 @@ static void add_timeouts_tests(Suite *s)
     tcase_add_test(tc, cancel_never_calls_back_and_the_fetch_goes_on);
     tcase_add_test(tc, cancel_before_the_lock_still_builds_for_later_requests);
     tcase_add_test(tc, cancel_of_a_waiter_on_another_replica);
+    tcase_add_test(tc, delete_timing_out_while_the_store_deletes);
+    tcase_add_test(tc, delete_cancelled_while_the_store_deletes);
     suite_add_tcase(s, tc);
 }
 
@@ -1882,6 +2022,9 @@ static void add_expiry_tests(Suite *s)
     tcase_add_test(tc, sliding_l1_copy_never_outlives_the_store_entry);
     tcase_add_test(tc, absolute_l1_deadline_is_the_store_expiry_on_every_replica);
     tcase_add_test(tc, sliding_touch_of_a_vanished_value_drops_the_l1_copy);
+    tcase_add_test(tc, l1_copy_of_a_slow_commit_never_outlives_the_store_entry);
+    tcase_add_test(tc, l1_copy_of_a_slow_read_never_outlives_the_store_entry);
+    tcase_add_test(tc, invalidate_overtaking_a_read_leaves_no_stale_l1_copy);
     suite_add_tcase(s, tc);
 }
 
@@ -1890,6 +2033,7 @@ static void add_lifecycle_tests(Suite *s)
     TCase *tc = tcase("lifecycle");
     tcase_add_test(tc, shutdown_ends_waits_on_others_and_lets_own_fetches_finish);
     tcase_add_test(tc, no_callback_runs_inside_start);
+    tcase_add_test(tc, store_refusing_a_lookup_never_calls_back_inside_start);
     suite_add_tcase(s, tc);
 }
 
