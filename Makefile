@@ -11,7 +11,7 @@ DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev
                libjansson-dev libcurl4-openssl-dev libevent-dev uthash-dev check python3 curl \
                redis-server redis-sentinel nats-server
 
-.PHONY: all deps build run test unit asan asan-test format format-check clean container-test bench
+.PHONY: all deps build run test unit asan asan-test format format-check symbols-check clean container-test bench
 
 all: build
 
@@ -51,13 +51,19 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 asan-test: asan
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+# Every exported symbol of the project's libraries is jc_-prefixed.
+symbols-check: build
+	@bad=$$(nm -g --defined-only $(BUILD)/libjc_core.a $(BUILD)/libjc_config.a $(BUILD)/libjc_server.a \
+	  | grep -E ' [TDBRC] ' | grep -v ' jc_' || true); \
+	if [ -n "$$bad" ]; then echo "symbols without the jc_ prefix:"; echo "$$bad"; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
