@@ -681,8 +681,22 @@ def versions(jcached):
         "wrk:      " + first_line(["wrk", "-v"]),
         "redis:    " + first_line(["redis-server", "--version"]),
         "nats:     " + first_line(["nats-server", "--version"]),
-        "load avg at start: " + open("/proc/loadavg").read().strip(),
+        "load at start: " + machine_load(),
     ]
+
+
+def machine_load():
+    """The load average and, where the kernel has it, the CPU pressure (the share
+    of time some runnable task waited for a CPU): other work on the machine."""
+    with open("/proc/loadavg") as f:
+        out = "loadavg " + " ".join(f.read().split()[:3])
+    try:
+        with open("/proc/pressure/cpu") as f:
+            some = f.readline().split()
+        out += "; cpu pressure " + " ".join(some[1:4])
+    except OSError:
+        pass
+    return out
 
 
 def parse_args():
@@ -736,8 +750,7 @@ def write_results(path, report, header, elapsed):
         f.write("\n".join(report.lines) + "\n```\n\n")
         f.write("## Targets\n\n```\n" + "\n".join(report.verdicts) + "\n```\n\n")
         f.write("## Every run (in order)\n\n```\n" + "\n".join(report.raw) + "\n```\n\n")
-        f.write("Total time: %.0f s; load avg at end: %s\n" % (
-            elapsed, open("/proc/loadavg").read().strip()))
+        f.write("Total time: %.0f s; load at end: %s\n" % (elapsed, machine_load()))
 
 
 def main():
@@ -758,7 +771,7 @@ def main():
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - start
-    report.out("total: %.0f s" % elapsed)
+    report.out("total: %.0f s; load at end: %s" % (elapsed, machine_load()))
     if args.results:
         write_results(args.results, report, header, elapsed)
     return 0
