@@ -155,7 +155,7 @@ start_engine() {
     unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
     dockerd --data-root "$data" --exec-root "$W/exec" -H "$DOCKER_HOST" \
         --pidfile "$W/dockerd.pid" --bridge=none --iptables=false --ip-forward=false \
-        >"$W/dockerd.log" 2>&1 9>&- &
+        >"$W/dockerd.log" 2>&1 7>&- 8>&- 9>&- &
     DOCKERD_PID=$!
     if ! wait_for 60 docker info; then
         show "$W/dockerd.log"
@@ -426,9 +426,10 @@ compose_up() {
         wait_for 40 eval 'healthy "$(cid jcached-1)" && healthy "$(cid jcached-2)" && healthy "$(cid jcached-3)"'
 }
 
-# Nine concurrent requests, three through each replica, for one cold key.
+# cold_key_everywhere KEY LABEL: nine concurrent requests, three through each
+# replica, for one cold key.
 cold_key_everywhere() {
-    local key=$1 n=0 p i pids=()
+    local key=$1 label=$2 n=0 p i pids=()
     for i in 1 2 3; do
         for p in "$P1" "$P2" "$P3"; do
             n=$((n + 1))
@@ -445,10 +446,10 @@ cold_key_everywhere() {
     for i in 1 2 3 4 5 6 7 8 9; do
         [[ "$(header "c$i" Cache-Status)" == *stored* ]] && stored=$((stored + 1))
     done
-    check "compose: 9 concurrent requests over 3 replicas all get 200" eq "$codes" "200 "
-    check "compose: they all get the same body" same_bodies c1 c2 c3 c4 c5 c6 c7 c8 c9
-    check "compose: exactly one of them stored the fetch" eq "$stored" 1
-    check "compose: the demo upstream was fetched exactly once" \
+    check "$label: 9 concurrent requests for a cold key over 3 replicas all get 200" eq "$codes" "200 "
+    check "$label: they all get the same body" same_bodies c1 c2 c3 c4 c5 c6 c7 c8 c9
+    check "$label: exactly one of them stored the fetch" eq "$stored" 1
+    check "$label: the demo upstream was fetched exactly once" \
         eq "$(origin_count "$PO" "/slow/$key")" 1
 }
 
@@ -469,6 +470,27 @@ delete_everywhere() {
         eval 'eq "$(req d4 GET "http://127.0.0.1:$P3$path")" 200 && eq "$(origin_count "$PO" "/slow/$key")" 2'
 }
 
+primary_addr() {
+    docker exec "$(cid sentinel-1)" redis-cli -p 26379 --no-auth-warning -a "$SENTINEL_PASSWORD" \
+        sentinel get-master-addr-by-name primary 2>/dev/null | head -n 1
+}
+
+# docker stop of the Redis primary: the Sentinels promote the replica, every
+# jcached replica follows, and a cold key is again fetched exactly once.
+failover() {
+    local before
+    before=$(primary_addr)
+    check "compose: docker stop of the Redis primary exits 0 (SIGTERM)" stopped_cleanly "$(cid redis)"
+    if ! wait_for 60 eval '[ -n "$(primary_addr)" ] && [ "$(primary_addr)" != "$before" ]'; then
+        fail "compose: the Sentinels promote the Redis replica"
+        return
+    fi
+    pass "compose: the Sentinels promote the Redis replica ($before -> $(primary_addr))"
+    check "compose: every jcached replica follows the failover (/readyz)" \
+        wait_for 60 eval 'ready "$P1" && ready "$P2" && ready "$P3"'
+    cold_key_everywhere "failover-$$" "compose, after the failover"
+}
+
 # SIGTERM while a fetch is running: the fetch finishes, its client gets the
 # answer, and the process exits 0.
 stop_during_fetch() {
@@ -484,8 +506,9 @@ stop_during_fetch() {
 
 test_compose() {
     compose_up
-    cold_key_everywhere "cold-$$"
+    cold_key_everywhere "cold-$$" compose
     delete_everywhere "cold-$$"
+    failover
     stop_during_fetch
     local s
     for s in jcached-2 jcached-3 origin; do
@@ -512,6 +535,8 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    # A signal may have arrived inside a redirected command (wait_for).
+    exec 1>&7 2>&8
     if [ -n "$DOCKERD_PID" ]; then
         if [ -n "$COMPOSE_UP" ]; then
             [ "$FAILED" = 0 ] || dc logs --no-color --tail=30 >&2 2>&1
@@ -537,8 +562,9 @@ cleanup() {
 }
 
 main() {
+    exec 7>&1 8>&2
     trap cleanup EXIT
-    trap 'exit 130' INT TERM
+    trap 'NOTES+=("interrupted by a signal"); exit 130' INT TERM
     [ "$(id -u)" = 0 ] || fatal "runs as root (it starts a Docker engine)"
     install_missing || fatal "install docker.io, docker-compose, debootstrap, curl"
     find_docker_cli || fatal "find the docker command"
