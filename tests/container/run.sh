@@ -14,16 +14,19 @@
 #      `docker-compose config -q`): a cold key requested at once through every
 #      replica is fetched from the demo upstream exactly once and every
 #      request gets the same bytes; DELETE needs the admin token and drops the
-#      key on every replica; a replica stopped during a fetch still answers
-#      it; stopping the replicas and the upstream exits 0.
+#      key on every replica; after docker stop of the Redis primary the
+#      Sentinels promote the replica, every jcached replica follows, and a
+#      cold key is again fetched exactly once; a replica stopped during a
+#      fetch still answers it; stopping the replicas and the upstream exits 0.
 #
 # Needs root on Debian 12; installs docker.io, docker-compose, debootstrap,
 # curl, python3 and iproute2 when missing.  It stops what it started by PID
 # and removes it at exit: containers, networks, volumes, the engine and its
-# containerd, mounts and temporary directories, bridges and iptables chains
-# or rules that appeared during the run.  The engine runs without iptables
-# and without the default docker0 bridge; images are built with
-# --network host, so no NAT is needed.
+# containerd, mounts and temporary directories, and this run's bridges.  The
+# engine runs with --iptables=false, --ip-forward=false and --bridge=none, so
+# it makes no iptables chains, no docker0 and no sysctl change (images are
+# built with --network host, so no NAT is needed); the one iptables rule the
+# test may add (see allow_bridged_traffic) is removed at exit.
 #
 # Kept between runs under $JC_CONTAINER_CACHE (/var/cache/jcached-container):
 # the debootstrap rootfs tarball and the engine's image store (its build
@@ -46,9 +49,7 @@ ENGINE_CHILDREN=""
 COMPOSE_UP=""
 FWD_RULE=""
 HAD_BRIDGES=""
-HAD_CHAINS=""
 HAD_RUN_DIRS=""
-FWD_BEFORE=""
 FAILED=0
 RESULTS=()
 NOTES=()
@@ -117,18 +118,8 @@ docker() { "$DOCKER_BIN" "$@"; }
 
 list_bridges() { ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1; }
 
-list_docker_chains() {
-    command -v iptables >/dev/null || return 0
-    local t
-    for t in filter nat; do
-        iptables -w -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" && $2 ~ /^DOCKER/ {print t, $2}'
-    done
-}
-
 record_host_state() {
     HAD_BRIDGES=$(list_bridges)
-    HAD_CHAINS=$(list_docker_chains)
-    FWD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
     HAD_RUN_DIRS=$(ls -d /run/docker /run/containerd 2>/dev/null)
 }
 
@@ -178,21 +169,25 @@ remove_engine_objects() {
     docker volume prune -f >/dev/null
 }
 
+# ours PID: PID is still a process of this run (its command line names $W),
+# not a reused PID.
+ours() { grep -qs "$W" "/proc/$1/cmdline"; }
+gone() { ! ours "$1"; }
+
+# stop PID SECONDS: SIGTERM, then SIGKILL after SECONDS, while PID is ours.
+stop_pid() {
+    ours "$1" || return 0
+    kill -TERM "$1" 2>/dev/null
+    wait_for "$2" gone "$1" || kill -KILL "$1" 2>/dev/null
+}
+
 stop_engine() {
     [ -n "$DOCKERD_PID" ] || return 0
-    kill -TERM "$DOCKERD_PID" 2>/dev/null
-    wait_for 30 sh -c "! kill -0 $DOCKERD_PID"
-    kill -KILL "$DOCKERD_PID" 2>/dev/null
+    stop_pid "$DOCKERD_PID" 30
     wait "$DOCKERD_PID" 2>/dev/null
     local p
-    for p in $ENGINE_CHILDREN; do
-        # The engine's own containerd normally stops with it; check the PID
-        # still names a process of this run before signalling it.
-        if grep -qs "$W" "/proc/$p/cmdline"; then
-            kill -TERM "$p" 2>/dev/null
-            wait_for 10 sh -c "! kill -0 $p" || kill -KILL "$p" 2>/dev/null
-        fi
-    done
+    # The engine's own containerd normally stops with it.
+    for p in $ENGINE_CHILDREN; do stop_pid "$p" 10; done
     DOCKERD_PID=""
 }
 
@@ -203,33 +198,20 @@ cleanup_mounts() {
         while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 }
 
+# The engine runs with --iptables=false --ip-forward=false --bridge=none, so
+# it makes no iptables chains, no docker0 and no sysctl change; what is left
+# to undo is the FORWARD rule of allow_bridged_traffic, this run's bridges if
+# the engine died before removing them, and the engine's empty state dirs.
 cleanup_network_state() {
-    local b t c line
+    local b
     if [ -n "$FWD_RULE" ]; then
         iptables -w -D FORWARD -i "$NET_TAG+" -o "$NET_TAG+" -j ACCEPT 2>/dev/null
     fi
     for b in $(list_bridges); do
-        if ! grep -qx "$b" <<<"$HAD_BRIDGES" && [[ $b == docker0 || $b == br-* || $b == "$NET_TAG"* ]]; then
+        if [[ $b == "$NET_TAG"* ]] && ! grep -qx "$b" <<<"$HAD_BRIDGES"; then
             ip link delete "$b" 2>/dev/null && log "removed bridge $b"
         fi
     done
-    local new
-    new=$(list_docker_chains | grep -vxF -f <(printf '%s\n' "$HAD_CHAINS") || true)
-    while read -r t c; do
-        [ -n "$c" ] || continue
-        iptables -w -t "$t" -S | grep -E -- "-j $c( |\$)" | grep '^-A' | while read -r line; do
-            # shellcheck disable=SC2086 # a rule is a list of words
-            iptables -w -t "$t" ${line/#-A/-D}
-        done
-        iptables -w -t "$t" -F "$c"
-    done <<<"$new"
-    while read -r t c; do
-        [ -n "$c" ] && iptables -w -t "$t" -X "$c" && log "removed iptables chain $t/$c"
-    done <<<"$new"
-    if [ -n "$FWD_BEFORE" ] && [ "$(cat /proc/sys/net/ipv4/ip_forward)" != "$FWD_BEFORE" ]; then
-        echo "$FWD_BEFORE" >/proc/sys/net/ipv4/ip_forward
-    fi
-    # The engine and the container shims make these (empty) state dirs.
     grep -qx /run/docker <<<"$HAD_RUN_DIRS" || rmdir /run/docker/plugins /run/docker 2>/dev/null
     grep -qx /run/containerd <<<"$HAD_RUN_DIRS" || rmdir /run/containerd/s /run/containerd 2>/dev/null
 }
