@@ -136,7 +136,8 @@ allow_bridged_traffic() {
 # ---- engine ------------------------------------------------------------------
 
 start_engine() {
-    W=$(mktemp -d /tmp/jc-container.XXXXXX) || return 1
+    W=/tmp/jc-container.$$.$RANDOM
+    mkdir -m 700 "$W" || { W="" && return 1; }
     local data=$CACHE/engine
     [ "${JC_CONTAINER_FRESH:-0}" = 1 ] && data=$W/data
     record_host_state
