@@ -754,6 +754,10 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
     h->deps = *deps;
     h->caches_json = jc_config_caches_json(deps->config);
     h->caches_json_len = strlen(h->caches_json);
+    /* Each connection's MHD memory pool holds its request head and response
+     * headers; MHD touches most of it, so it is what a waiting client costs.
+     * 8 KiB (nginx's header buffer size) fits the longest key fully
+     * percent-encoded with room for headers, at about 9 KiB per waiter. */
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
@@ -763,8 +767,8 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         h, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned int)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     if (h->daemon == NULL) {
         jc_log_error("cannot listen on %s:%d", deps->config->listen_host,
                      deps->config->listen_port);
