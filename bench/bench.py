@@ -669,7 +669,17 @@ def versions(jcached):
                 cpu = line.split(":", 1)[1].strip()
                 break
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    rev = first_line(["git", "-C", os.path.dirname(HERE), "rev-parse", "--short", "HEAD"])
+    root = os.path.dirname(HERE)
+    rev = first_line(["git", "-C", root, "rev-parse", "--short", "HEAD"])
+    try:
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no",
+                                "--", "core", "server", "config", "CMakeLists.txt"],
+                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+        dirty = [line[3:] for line in dirty if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        dirty = []
+    if dirty:
+        rev += " + uncommitted changes in " + ", ".join(dirty)
     return [
         "date:     " + time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine:  %s, %d CPUs, %.0f GiB, %s %s" % (cpu, os.cpu_count(), mem, platform.system(),
