@@ -59,6 +59,17 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
+# A real Docker engine, the image and the whole docker-compose.yml, end to end.
+# Root on Debian 12; installs docker.io, docker-compose and debootstrap when
+# missing; caches the base rootfs and the image store under
+# /var/cache/jcached-container.
+container-test:
+	tests/container/run.sh
+
+# The benchmark against nginx and Varnish (run by hand; about 7 minutes).
+bench:
+	bench/run.sh
+
 # Every exported symbol of the project's libraries is jc_-prefixed.
 symbols-check: build
 	@bad=$$(nm -g --defined-only $(BUILD)/libjc_core.a $(BUILD)/libjc_config.a $(BUILD)/libjc_server.a \
