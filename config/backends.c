@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/key.h"
 #include "core/mem.h"
 
 #define MAX_PREFIX_LEN 64
@@ -102,40 +103,18 @@ static enum jc_err read_type(struct jc_schema *s, json_t *obj, const char *const
     return jc_schema_fail(s, "must be one of %s", list);
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Decodes %XX escapes of the len bytes at in.  On true *out is new. */
+/* Decodes %XX escapes of the len bytes at in (no %00).  On true *out is new. */
 static bool percent_decode(const char *in, size_t len, char **out)
 {
-    char *dec = jc_xmalloc(len + 1);
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] != '%') {
-            dec[n++] = in[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
-        int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(dec);
-            return false;
-        }
-        dec[n++] = (char)(hi * 16 + lo);
-        i += 2;
+    char *dec;
+    size_t dec_len;
+    if (jc_key_decode(in, len, &dec, &dec_len) != JC_OK) {
+        return false;
     }
-    dec[n] = '\0';
+    if (strlen(dec) != dec_len) {
+        free(dec);
+        return false;
+    }
     *out = dec;
     return true;
 }

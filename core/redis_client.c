@@ -51,6 +51,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/key.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mem.h"
@@ -213,41 +214,12 @@ static void sha1_hex(const void *data, size_t len, char out[41])
 
 /* ---- settings ----------------------------------------------------------- */
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Returns new: s[0..len) percent-decoded, or NULL on a bad escape. */
 static char *percent_decode(const char *s, size_t len)
 {
-    char *out = jc_xmalloc(len + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
-        int lo = i + 2 < len ? hex_digit(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
+    char *out;
+    size_t out_len;
+    return jc_key_decode(s, len, &out, &out_len) == JC_OK ? out : NULL;
 }
 
 static int parse_int(const char *s, size_t len, long min, long max, long *out)
