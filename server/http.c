@@ -37,6 +37,15 @@
 #include "core/store/store.h"
 #include "server/metrics.h"
 
+#define JC_HTTP_HIT_SLOTS 256
+
+/* A prebuilt L1-hit response (see reply_l1_hit). */
+struct hit_slot {
+    struct jc_entry *entry;
+    uint64_t age_s;
+    struct MHD_Response *response;
+};
+
 struct jc_http {
     struct jc_http_deps deps;
     struct MHD_Daemon *daemon;
@@ -48,6 +57,7 @@ struct jc_http {
     struct request *suspended; /* list of suspended requests */
     int port;
     struct jc_metrics_http counters;
+    struct hit_slot hits[JC_HTTP_HIT_SLOTS];
 };
 
 struct request {
@@ -56,7 +66,6 @@ struct request {
     struct jc_engine_wait *wait;   /* the engine call this request waits for */
     struct MHD_Response *response; /* ready to queue after a resume */
     unsigned int status;
-    struct jc_entry *entry; /* the entry whose body the response borrows */
     int cache;
     char *key;
     size_t key_len;
@@ -247,6 +256,42 @@ static void add_cache_status(struct MHD_Response *resp, const struct jc_entry *e
     MHD_add_response_header(resp, "Cache-Status", value);
 }
 
+static void release_entry(void *cls)
+{
+    jc_entry_unref(cls);
+}
+
+static uint64_t entry_age_s(const struct jc_http *h, const struct jc_entry *e)
+{
+    uint64_t now = jc_loop_wall_ms(h->deps.loop);
+    return now > e->stored_at_ms ? (now - e->stored_at_ms) / 1000 : 0;
+}
+
+/* Returns new: the response for value e.  The response holds a reference
+ * to e until MHD destroys it, so its body stays valid however long the
+ * sending takes. */
+static struct MHD_Response *entry_response(const struct jc_http *h, struct jc_entry *e,
+                                           enum jc_source source, bool not_modified)
+{
+    struct MHD_Response *resp;
+    if (not_modified) {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            e->body_len, e->body, release_entry, jc_entry_ref(e));
+    }
+    for (int i = 0; i < JC_HDR_COUNT; i++) {
+        if (e->headers[i] != NULL && (!not_modified || i == JC_HDR_ETAG)) {
+            MHD_add_response_header(resp, jc_entry_header_name(i), e->headers[i]);
+        }
+    }
+    char age[32];
+    snprintf(age, sizeof(age), "%llu", (unsigned long long)entry_age_s(h, e));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, age);
+    add_cache_status(resp, e, source);
+    return resp;
+}
+
 /* Answers with a value (or a not-stored upstream answer) held in e. */
 static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source source)
 {
@@ -257,25 +302,30 @@ static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source so
     bool not_modified = !e->failed && r->if_none_match != NULL && e->headers[JC_HDR_ETAG] != NULL &&
                         e->status >= 200 && e->status < 300 &&
                         etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
-    struct MHD_Response *resp;
-    if (not_modified) {
-        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else {
-        resp = MHD_create_response_from_buffer(e->body_len, e->body, MHD_RESPMEM_PERSISTENT);
-        r->entry = jc_entry_ref(e);
-    }
-    for (int h = 0; h < JC_HDR_COUNT; h++) {
-        if (e->headers[h] != NULL && (!not_modified || h == JC_HDR_ETAG)) {
-            MHD_add_response_header(resp, jc_entry_header_name(h), e->headers[h]);
-        }
-    }
-    uint64_t now = jc_loop_wall_ms(r->http->deps.loop);
-    char age[32];
-    snprintf(age, sizeof(age), "%llu",
-             (unsigned long long)(now > e->stored_at_ms ? (now - e->stored_at_ms) / 1000 : 0));
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, age);
-    add_cache_status(resp, e, source);
+    struct MHD_Response *resp = entry_response(r->http, e, source, not_modified);
     request_reply(r, not_modified ? MHD_HTTP_NOT_MODIFIED : (unsigned int)e->status, resp);
+}
+
+/* Answers an L1 hit with a response built once per entry and second of Age
+ * and shared by every connection (MHD responses are refcounted): the hot
+ * path then allocates nothing.  The slot keeps a reference to its entry, so
+ * an entry's address cannot be reused while a slot names it. */
+static void reply_l1_hit(struct request *r, struct jc_entry *e)
+{
+    struct jc_http *h = r->http;
+    struct hit_slot *slot = &h->hits[((uintptr_t)e / sizeof(void *)) % JC_HTTP_HIT_SLOTS];
+    uint64_t age = entry_age_s(h, e);
+    if (slot->entry != e || slot->age_s != age) {
+        if (slot->response != NULL) {
+            MHD_destroy_response(slot->response);
+        }
+        jc_entry_unref(slot->entry);
+        slot->entry = jc_entry_ref(e);
+        slot->age_s = age;
+        slot->response = entry_response(h, e, JC_SOURCE_L1, false);
+    }
+    jc_metrics_http_count(&h->counters, (unsigned int)e->status);
+    MHD_queue_response(r->conn, (unsigned int)e->status, slot->response);
 }
 
 /* {"cache":…,"key":…,"status":…} plus "ttl_ms" when with_ttl (null when ttl_ms < 0). */
@@ -464,13 +514,19 @@ static void route_value(struct request *r, const char *method)
         reply_unauthorized(r);
         return;
     }
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    if (inm != NULL) {
+        r->if_none_match = jc_xstrdup(inm);
+    }
     if (!del) {
         struct jc_entry *hit = jc_engine_l1_lookup(engine, r->cache, r->key, r->key_len);
         if (hit != NULL) {
             if (post) {
                 reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
-            } else {
+            } else if (r->if_none_match != NULL) {
                 reply_entry(r, hit, JC_SOURCE_L1);
+            } else {
+                reply_l1_hit(r, hit);
             }
             jc_entry_unref(hit);
             return;
@@ -480,10 +536,6 @@ static void route_value(struct request *r, const char *method)
                            : post              ? JC_OP_POST
                            : only_if_cached(r) ? JC_OP_GET
                                                : JC_OP_BUILD;
-    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
-    if (inm != NULL) {
-        r->if_none_match = jc_xstrdup(inm);
-    }
     enum jc_err err = jc_engine_start(engine, r->cache, r->key, r->key_len, op, timeout,
                                       post ? on_post_outcome : on_outcome, r, &r->wait);
     if (err != JC_OK) {
@@ -679,7 +731,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (r->response != NULL) {
         MHD_destroy_response(r->response);
     }
-    jc_entry_unref(r->entry);
     free(r->key);
     free(r->if_none_match);
     free(r);
@@ -825,6 +876,12 @@ void jc_http_close(struct jc_http *http)
     event_free(http->ev_io);
     event_free(http->ev_timer);
     MHD_stop_daemon(http->daemon);
+    for (size_t i = 0; i < JC_HTTP_HIT_SLOTS; i++) {
+        if (http->hits[i].response != NULL) {
+            MHD_destroy_response(http->hits[i].response);
+        }
+        jc_entry_unref(http->hits[i].entry);
+    }
     free(http->caches_json);
     free(http);
 }
