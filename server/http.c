@@ -39,9 +39,10 @@
 
 #define JC_HTTP_HIT_SLOTS 256
 
-/* A prebuilt L1-hit response (see reply_l1_hit). */
+/* A prebuilt value response (see shared_response). */
 struct hit_slot {
     struct jc_entry *entry;
+    enum jc_source source;
     uint64_t age_s;
     struct MHD_Response *response;
 };
@@ -292,6 +293,30 @@ static struct MHD_Response *entry_response(const struct jc_http *h, struct jc_en
     return resp;
 }
 
+/* Returns borrowed (valid until the slot is reused; queueing takes MHD's own
+ * reference): the response for e as source, built once per entry, source and
+ * second of Age and shared by every connection that answers with it at once
+ * (MHD responses are refcounted), so an L1 hit allocates nothing per request.  The slot keeps a
+ * reference to its entry, so an entry's address cannot be reused while a slot names it. */
+static struct MHD_Response *shared_response(struct jc_http *h, struct jc_entry *e,
+                                            enum jc_source source)
+{
+    size_t i = ((uintptr_t)e / sizeof(void *) + (size_t)source) % JC_HTTP_HIT_SLOTS;
+    struct hit_slot *slot = &h->hits[i];
+    uint64_t age = entry_age_s(h, e);
+    if (slot->entry != e || slot->source != source || slot->age_s != age) {
+        if (slot->response != NULL) {
+            MHD_destroy_response(slot->response);
+        }
+        jc_entry_unref(slot->entry);
+        slot->entry = jc_entry_ref(e);
+        slot->source = source;
+        slot->age_s = age;
+        slot->response = entry_response(h, e, source, false);
+    }
+    return slot->response;
+}
+
 /* Answers with a value (or a not-stored upstream answer) held in e. */
 static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source source)
 {
@@ -302,30 +327,16 @@ static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source so
     bool not_modified = !e->failed && r->if_none_match != NULL && e->headers[JC_HDR_ETAG] != NULL &&
                         e->status >= 200 && e->status < 300 &&
                         etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
-    struct MHD_Response *resp = entry_response(r->http, e, source, not_modified);
-    request_reply(r, not_modified ? MHD_HTTP_NOT_MODIFIED : (unsigned int)e->status, resp);
-}
-
-/* Answers an L1 hit with a response built once per entry and second of Age
- * and shared by every connection (MHD responses are refcounted): the hot
- * path then allocates nothing.  The slot keeps a reference to its entry, so
- * an entry's address cannot be reused while a slot names it. */
-static void reply_l1_hit(struct request *r, struct jc_entry *e)
-{
-    struct jc_http *h = r->http;
-    struct hit_slot *slot = &h->hits[((uintptr_t)e / sizeof(void *)) % JC_HTTP_HIT_SLOTS];
-    uint64_t age = entry_age_s(h, e);
-    if (slot->entry != e || slot->age_s != age) {
-        if (slot->response != NULL) {
-            MHD_destroy_response(slot->response);
-        }
-        jc_entry_unref(slot->entry);
-        slot->entry = jc_entry_ref(e);
-        slot->age_s = age;
-        slot->response = entry_response(h, e, JC_SOURCE_L1, false);
+    if (not_modified) {
+        request_reply(r, MHD_HTTP_NOT_MODIFIED, entry_response(r->http, e, source, true));
+    } else if (r->suspended) {
+        /* Queued only after the resume, when a shared slot may have been
+         * reused: this request gets a response of its own. */
+        request_reply(r, (unsigned int)e->status, entry_response(r->http, e, source, false));
+    } else {
+        jc_metrics_http_count(&r->http->counters, (unsigned int)e->status);
+        MHD_queue_response(r->conn, (unsigned int)e->status, shared_response(r->http, e, source));
     }
-    jc_metrics_http_count(&h->counters, (unsigned int)e->status);
-    MHD_queue_response(r->conn, (unsigned int)e->status, slot->response);
 }
 
 /* {"cache":…,"key":…,"status":…} plus "ttl_ms" when with_ttl (null when ttl_ms < 0). */
@@ -523,10 +534,8 @@ static void route_value(struct request *r, const char *method)
         if (hit != NULL) {
             if (post) {
                 reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
-            } else if (r->if_none_match != NULL) {
-                reply_entry(r, hit, JC_SOURCE_L1);
             } else {
-                reply_l1_hit(r, hit);
+                reply_entry(r, hit, JC_SOURCE_L1);
             }
             jc_entry_unref(hit);
             return;
