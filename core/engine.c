@@ -401,8 +401,9 @@ static void wait_start_delete(struct flight *f, struct jc_engine_wait *w)
     }
 }
 
-/* Answers every waiter of f for which want(op) holds, by kind: values and
- * failures to BUILD/GET, the status to POST, the delete to DELETE. */
+/* Answers the waiters of f (only its POSTs when only_post), each by its
+ * kind: the value or failure to BUILD and GET, the key's status to POST; a
+ * DELETE, whose wait for a pending build is over, deletes now. */
 static void flight_answer(struct flight *f, const struct jc_outcome *value, bool only_post)
 {
     struct jc_engine_wait *w = f->head;
