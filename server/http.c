@@ -23,19 +23,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "core/broker/broker.h"
 #include "core/engine.h"
 #include "core/entry.h"
-#include "core/key.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mem.h"
 #include "core/store/store.h"
 #include "server/metrics.h"
+#include "server/route.h"
 
 #define JC_HTTP_HIT_SLOTS 256
 
@@ -210,35 +209,6 @@ static void reply_method_not_allowed(struct request *r, const char *allow)
     request_reply(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 }
 
-static bool etag_matches(const char *if_none_match, const char *etag)
-{
-    const char *tag = strncmp(etag, "W/", 2) == 0 ? etag + 2 : etag;
-    size_t tag_len = strlen(tag);
-    const char *p = if_none_match;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',') {
-            p++;
-        }
-        const char *end = p;
-        while (*end != '\0' && *end != ',') {
-            end++;
-        }
-        const char *last = end;
-        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-            last--;
-        }
-        if (last - p == 1 && *p == '*') {
-            return true;
-        }
-        const char *cand = strncmp(p, "W/", 2) == 0 ? p + 2 : p;
-        if ((size_t)(last - cand) == tag_len && memcmp(cand, tag, tag_len) == 0) {
-            return true;
-        }
-        p = end;
-    }
-    return false;
-}
-
 static void add_cache_status(struct MHD_Response *resp, const struct jc_entry *e,
                              enum jc_source source)
 {
@@ -326,7 +296,7 @@ static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source so
     }
     bool not_modified = !e->failed && r->if_none_match != NULL && e->headers[JC_HDR_ETAG] != NULL &&
                         e->status >= 200 && e->status < 300 &&
-                        etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
+                        jc_route_etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
     if (not_modified) {
         request_reply(r, MHD_HTTP_NOT_MODIFIED, entry_response(r->http, e, source, true));
     } else if (r->suspended) {
@@ -415,72 +385,21 @@ static enum jc_err request_timeout(struct request *r, const struct jc_cache_conf
     uint64_t ms = c->wait_timeout_ms;
     if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "timeout_ms", 10, &raw,
                                       &raw_len) == MHD_YES) {
-        char *val;
-        size_t len;
-        if (raw == NULL || jc_key_decode(raw, raw_len, &val, &len) != JC_OK) {
-            return JC_ERR_INVALID;
-        }
-        bool ok = len > 0;
-        ms = 0;
-        for (size_t i = 0; ok && i < len; i++) {
-            ok = val[i] >= '0' && val[i] <= '9';
-            /* Saturate: a huge wait is capped below, not rejected. */
-            ms = ms > UINT64_MAX / 20 ? UINT64_MAX / 20 : ms * 10 + (uint64_t)(val[i] - '0');
-        }
-        free(val);
-        if (!ok) {
+        if (jc_route_parse_timeout(raw, raw_len, &ms) != JC_OK) {
             return JC_ERR_INVALID;
         }
     } else {
-        const char *prefer = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer");
-        const char *w = prefer != NULL ? strstr(prefer, "wait=") : NULL;
-        if (w != NULL && (w == prefer || w[-1] == ' ' || w[-1] == ',' || w[-1] == ';') &&
-            w[5] >= '0' && w[5] <= '9') {
-            uint64_t secs = strtoull(w + 5, NULL, 10);
-            ms = secs > UINT64_MAX / 1000u ? UINT64_MAX : secs * 1000u;
-        }
+        jc_route_prefer_wait(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer"), &ms);
     }
     *out = ms < c->max_wait_timeout_ms ? ms : c->max_wait_timeout_ms;
     return JC_OK;
 }
 
-/* Whether Cache-Control lists the directive only-if-cached. */
-static bool only_if_cached(struct request *r)
-{
-    const char *p = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Cache-Control");
-    while (p != NULL && *p != '\0') {
-        while (*p == ' ' || *p == '\t' || *p == ',') {
-            p++;
-        }
-        size_t n = strcspn(p, ", \t");
-        if (n == 14 && strncasecmp(p, "only-if-cached", 14) == 0) {
-            return true;
-        }
-        p += n;
-        p += strcspn(p, ",");
-    }
-    return false;
-}
-
-/* Bearer token check in constant time (for equal lengths). */
 static bool authorized(struct request *r)
 {
-    const char *token = r->http->deps.config->admin_token;
-    if (token == NULL || token[0] == '\0') {
-        return true;
-    }
-    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
-        return false;
-    }
-    const char *given = auth + 7;
-    size_t n = strlen(token);
-    size_t m = strlen(given);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++) {
-        diff |= (unsigned char)(token[i] ^ (i < m ? given[i] : 0));
-    }
-    return diff == 0;
+    return jc_route_bearer_ok(
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"),
+        r->http->deps.config->admin_token);
 }
 
 static void reply_unauthorized(struct request *r)
@@ -541,10 +460,12 @@ static void route_value(struct request *r, const char *method)
             return;
         }
     }
-    enum jc_engine_op op = del                 ? JC_OP_DELETE
-                           : post              ? JC_OP_POST
-                           : only_if_cached(r) ? JC_OP_GET
-                                               : JC_OP_BUILD;
+    enum jc_engine_op op = del    ? JC_OP_DELETE
+                           : post ? JC_OP_POST
+                           : jc_route_only_if_cached(MHD_lookup_connection_value(
+                                 r->conn, MHD_HEADER_KIND, "Cache-Control"))
+                               ? JC_OP_GET
+                               : JC_OP_BUILD;
     enum jc_err err = jc_engine_start(engine, r->cache, r->key, r->key_len, op, timeout,
                                       post ? on_post_outcome : on_outcome, r, &r->wait);
     if (err != JC_OK) {
@@ -573,46 +494,22 @@ static void route_status(struct request *r, const char *method)
     suspend(r);
 }
 
-/* /caches/<name>/<key>[/status], path = what follows "/caches/". */
-static void route_caches(struct request *r, const char *path, const char *method)
+/* /caches/<name>/<key>[/status]: the cache must exist, then the key be valid. */
+static void route_key(struct request *r, struct jc_route *route, const char *method)
 {
-    const char *slash = strchr(path, '/');
-    if (slash == NULL) {
-        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
-        return;
-    }
-    const char *key_start = slash + 1;
-    const char *key_end = strchr(key_start, '/');
-    bool status = false;
-    if (key_end != NULL) {
-        if (strcmp(key_end, "/status") != 0) {
-            reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-                        "the key must be one path segment (encode '/' as %2F)");
-            return;
-        }
-        status = true;
-    } else {
-        key_end = key_start + strlen(key_start);
-    }
-    char *name;
-    size_t name_len;
-    if (jc_key_decode(path, (size_t)(slash - path), &name, &name_len) != JC_OK) {
-        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", "malformed percent-encoding");
-        return;
-    }
-    r->cache = strlen(name) == name_len ? jc_engine_find_cache(r->http->deps.engine, name) : -1;
-    free(name);
+    r->cache = jc_engine_find_cache(r->http->deps.engine, route->cache);
     if (r->cache < 0) {
         reply_error(r, MHD_HTTP_NOT_FOUND, "unknown_cache", "no cache of that name");
         return;
     }
-    const char *why = "malformed percent-encoding in the key";
-    if (jc_key_decode(key_start, (size_t)(key_end - key_start), &r->key, &r->key_len) != JC_OK ||
-        jc_key_validate(r->key, r->key_len, &why) != JC_OK) {
-        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", why);
+    if (route->key == NULL) {
+        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", route->why);
         return;
     }
-    if (status) {
+    r->key = route->key;
+    r->key_len = route->key_len;
+    route->key = NULL;
+    if (route->kind == JC_ROUTE_STATUS) {
         route_status(r, method);
     } else {
         route_value(r, method);
@@ -652,38 +549,59 @@ static void route_metrics(struct request *r)
     request_reply(r, MHD_HTTP_OK, resp);
 }
 
-static void route(struct request *r, const char *url, const char *method)
+static void route_service(struct request *r, enum jc_route_kind kind)
 {
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (strncmp(url, "/caches/", 8) == 0) {
-        route_caches(r, url + 8, method);
-        return;
-    }
-    bool known = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-                 strcmp(url, "/metrics") == 0 || strcmp(url, "/caches") == 0;
-    if (!known) {
-        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
-        return;
-    }
-    if (!get) {
-        reply_method_not_allowed(r, "GET, HEAD");
-        return;
-    }
-    if (strcmp(url, "/healthz") == 0) {
+    switch (kind) {
+    case JC_ROUTE_HEALTHZ: {
         struct jc_buf b;
         jc_buf_init(&b, 0);
         jc_buf_printf(&b, "{\"status\":\"ok\"}\n");
         request_reply(r, MHD_HTTP_OK, json_response(&b));
-    } else if (strcmp(url, "/readyz") == 0) {
+        break;
+    }
+    case JC_ROUTE_READYZ:
         route_readyz(r);
-    } else if (strcmp(url, "/metrics") == 0) {
+        break;
+    case JC_ROUTE_METRICS:
         route_metrics(r);
-    } else {
+        break;
+    default: {
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             r->http->caches_json_len, r->http->caches_json, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         request_reply(r, MHD_HTTP_OK, resp);
+        break;
     }
+    }
+}
+
+static void route(struct request *r, const char *url, const char *method)
+{
+    struct jc_route route;
+    jc_route_parse(url, &route);
+    switch (route.kind) {
+    case JC_ROUTE_NOT_FOUND:
+        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+        break;
+    case JC_ROUTE_BAD:
+        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", route.why);
+        break;
+    case JC_ROUTE_VALUE:
+    case JC_ROUTE_STATUS:
+        route_key(r, &route, method);
+        break;
+    case JC_ROUTE_HEALTHZ:
+    case JC_ROUTE_READYZ:
+    case JC_ROUTE_METRICS:
+    case JC_ROUTE_CACHES:
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+            reply_method_not_allowed(r, "GET, HEAD");
+        } else {
+            route_service(r, route.kind);
+        }
+        break;
+    }
+    jc_route_clear(&route);
 }
 
 /* ---- MHD plumbing ---- */
