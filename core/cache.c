@@ -45,8 +45,8 @@ bool jc_cache_name_is_valid(const char *name)
     }
     for (size_t i = 0; i < n; i++) {
         char ch = name[i];
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                  ch == '_' || ch == '-';
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
         if (!ok) {
             return false;
         }

@@ -27,10 +27,10 @@ enum jc_entry_header {
 
 struct jc_entry {
     int refs;
-    int failed;            /* 1: the outcome of a failed fetch, never served as a hit */
-    enum jc_err err;       /* failed && err != JC_OK: transport error, no HTTP response */
-    int status;            /* the upstream's HTTP status */
-    uint64_t stored_at_ms; /* wall clock, ms since the epoch, when the fetch finished */
+    int failed;                  /* 1: the outcome of a failed fetch, never served as a hit */
+    enum jc_err err;             /* failed && err != JC_OK: transport error, no HTTP response */
+    int status;                  /* the upstream's HTTP status */
+    uint64_t stored_at_ms;       /* wall clock, ms since the epoch, when the fetch finished */
     char *headers[JC_HDR_COUNT]; /* NUL-terminated, or NULL when absent */
     char *body;                  /* body_len bytes, NUL-terminated past the end */
     size_t body_len;

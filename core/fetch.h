@@ -16,7 +16,7 @@ struct jc_entry;
 struct jc_header_kv;
 
 struct jc_fetch_request {
-    const char *url; /* complete URL, key already encoded */
+    const char *url;                    /* complete URL, key already encoded */
     const struct jc_header_kv *headers; /* extra request headers */
     size_t n_headers;
     uint64_t timeout_ms;   /* whole-transfer timeout */

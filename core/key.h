@@ -16,8 +16,7 @@
 
 /* Percent-decodes in[0..in_len).  On JC_OK *out is new (NUL-terminated past
  * *out_len).  JC_ERR_INVALID on a malformed escape ("%4", "%zz"). */
-enum jc_err jc_key_decode(const char *in, size_t in_len, char **out,
-                          size_t *out_len) JC_MUST_CHECK;
+enum jc_err jc_key_decode(const char *in, size_t in_len, char **out, size_t *out_len) JC_MUST_CHECK;
 
 /* Returns JC_OK when key[0..len) is a valid key, else JC_ERR_INVALID and a
  * static reason in *why. */

@@ -27,11 +27,11 @@ struct jc_broker;
 struct jc_store_config;
 
 struct jc_broker_config {
-    char *type;     /* "local", "nats" or "redis" */
-    char **urls;    /* nats: server URLs */
+    char *type;  /* "local", "nats" or "redis" */
+    char **urls; /* nats: server URLs */
     size_t n_urls;
-    char *token;    /* nats: token auth, or NULL */
-    char *user;     /* nats: user/password auth, or NULL */
+    char *token; /* nats: token auth, or NULL */
+    char *user;  /* nats: user/password auth, or NULL */
     char *password;
     char *subject_prefix; /* nats/redis: subject or channel prefix, default "jcached" */
     const struct jc_store_config *redis; /* redis: the store's connection settings */
@@ -44,8 +44,8 @@ struct jc_event {
     const char *cache;
     const char *key; /* binary, key_len bytes */
     size_t key_len;
-    uint64_t token; /* DONE: the fetch's token */
-    bool ok;        /* DONE: a value was stored */
+    uint64_t token;     /* DONE: the fetch's token */
+    bool ok;            /* DONE: a value was stored */
     const char *origin; /* the publishing replica's id */
 };
 

@@ -53,8 +53,8 @@ enum jc_err jc_store_commit(struct jc_store *store, const struct jc_store_key *k
 }
 
 enum jc_err jc_store_fail(struct jc_store *store, const struct jc_store_key *k, uint64_t token,
-                          const struct jc_entry *entry, uint64_t tombstone_ms,
-                          jc_store_done_fn *cb, void *arg)
+                          const struct jc_entry *entry, uint64_t tombstone_ms, jc_store_done_fn *cb,
+                          void *arg)
 {
     return store->ops->fail(store, k, token, entry, tombstone_ms, cb, arg);
 }

@@ -115,8 +115,8 @@ enum jc_err jc_store_commit(struct jc_store *store, const struct jc_store_key *k
  * outcome entry, kept for tombstone_ms.  JC_ERR_FENCED if token is not the
  * current lock's.  Borrows entry. */
 enum jc_err jc_store_fail(struct jc_store *store, const struct jc_store_key *k, uint64_t token,
-                          const struct jc_entry *entry, uint64_t tombstone_ms,
-                          jc_store_done_fn *cb, void *arg) JC_MUST_CHECK;
+                          const struct jc_entry *entry, uint64_t tombstone_ms, jc_store_done_fn *cb,
+                          void *arg) JC_MUST_CHECK;
 
 /* Removes whatever the key holds (value, lock or tombstone).  JC_OK also when
  * there was nothing. */
