@@ -93,7 +93,7 @@ struct flight {
     struct jc_timer *poll;
     int ops;             /* store calls and fetches that point at this flight */
     enum jc_err refused; /* what the store said when it refused a read */
-    bool stale;          /* an INVALIDATE came during the read: keep no L1 copy */
+    bool stale;          /* an INVALIDATE came during the read or fetch: keep no L1 copy */
     uint64_t read_started_ms;
 };
 
@@ -108,6 +108,7 @@ struct jc_engine {
     struct flight *flights;
     bool stopping;
     size_t active_fetches;
+    size_t lookups; /* store reads under way (one may take a lock) */
     struct jc_engine_stats stats;
 };
 
@@ -119,6 +120,7 @@ struct side_op {
     char *key;
     size_t key_len;
     struct jc_engine_wait *wait; /* DELETE: the request to answer */
+    uint64_t sent_ms;            /* touch: when it was sent */
 };
 
 static void flight_read(struct flight *f);
@@ -254,11 +256,18 @@ static void side_op_free(struct side_op *op)
     free(op);
 }
 
+/* The L1 deadline moves only once the store has extended its TTL, counted
+ * from when the touch was sent; a touch that failed leaves it where it was,
+ * and a value that is gone leaves L1 too. */
 static void on_touch_done(void *arg, enum jc_err err)
 {
     struct side_op *op = arg;
-    if (err == JC_ERR_NOT_FOUND && op->cache->l1 != NULL) {
-        jc_l1_remove(op->cache->l1, op->key, op->key_len);
+    struct jc_l1 *l1 = op->cache->l1;
+    if (err == JC_OK) {
+        int64_t ttl = (int64_t)op->cache->cfg->expiry_ms;
+        jc_l1_slide(l1, op->key, op->key_len, jc_expiry_l1_deadline(ttl, op->sent_ms), op->sent_ms);
+    } else if (err == JC_ERR_NOT_FOUND) {
+        jc_l1_remove(l1, op->key, op->key_len);
     }
     side_op_free(op);
 }
@@ -281,8 +290,9 @@ struct jc_entry *jc_engine_l1_lookup(struct jc_engine *engine, int cache, const 
         int64_t ttl = (int64_t)c->cfg->expiry_ms;
         struct side_op *op = side_op_new(engine, c, key, key_len);
         struct jc_store_key k = store_key(c, key, key_len);
+        op->sent_ms = now;
         if (jc_store_touch(engine->store, &k, ttl, on_touch_done, op) == JC_OK) {
-            jc_l1_slide(c->l1, key, key_len, jc_expiry_l1_deadline(ttl, now), now);
+            jc_l1_set_touched(c->l1, key, key_len, now);
         } else {
             side_op_free(op);
         }
@@ -401,15 +411,18 @@ static void wait_start_delete(struct flight *f, struct jc_engine_wait *w)
     }
 }
 
-/* Answers the waiters of f (only its POSTs when only_post), each by its
- * kind: the value or failure to BUILD and GET, the key's status to POST; a
- * DELETE, whose wait for a pending build is over, deletes now. */
-static void flight_answer(struct flight *f, const struct jc_outcome *value, bool only_post)
+enum answer_who { ANSWER_ALL, ANSWER_POSTS, ANSWER_ALL_BUT_POSTS };
+
+/* Answers the waiters of f that who selects, each by its kind: the value or
+ * failure to BUILD and GET, the key's status to POST; a DELETE, whose wait
+ * for a pending build is over, deletes now. */
+static void flight_answer(struct flight *f, const struct jc_outcome *value, enum answer_who who)
 {
     struct jc_engine_wait *w = f->head;
     while (w != NULL) {
         struct jc_engine_wait *next = w->next;
-        if (only_post && w->op != JC_OP_POST) {
+        bool post = w->op == JC_OP_POST;
+        if ((who == ANSWER_POSTS && !post) || (who == ANSWER_ALL_BUT_POSTS && post)) {
             w = next;
             continue;
         }
@@ -468,7 +481,8 @@ void jc_engine_cancel(struct jc_engine_wait *wait)
     }
     struct flight *f = wait->flight;
     if (f == NULL) {
-        /* A DELETE under way: it frees itself when the store answers. */
+        /* A DELETE under way, or a POST whose answer is deferred: it frees
+         * itself when answered. */
         wait->cb = NULL;
         return;
     }
@@ -591,7 +605,7 @@ static void fetch_finish(struct fetch_ctx *ctx)
         .err = JC_OK, .entry = ctx->entry, .source = JC_SOURCE_FETCHED, .status = JC_KEY_EXISTS};
     f->phase = PHASE_DONE;
     flight_retire(f);
-    flight_answer(f, &o, false);
+    flight_answer(f, &o, ANSWER_ALL);
     jc_entry_unref(ctx->entry);
     free(ctx);
     e->active_fetches--;
@@ -606,8 +620,10 @@ static void on_commit_done(void *arg, enum jc_err err)
     struct jc_engine *e = f->engine;
     if (err == JC_OK) {
         e->stats.fetches_stored++;
-        l1_store(f->cache, f->key, f->key_len, ctx->entry, jc_expiry_write_ttl(f->cache->cfg),
-                 ctx->commit_started_ms);
+        if (!f->stale) {
+            l1_store(f->cache, f->key, f->key_len, ctx->entry, jc_expiry_write_ttl(f->cache->cfg),
+                     ctx->commit_started_ms);
+        }
         publish(e, JC_EVENT_DONE, f->cache, f->key, f->key_len, f->fetch_token, true);
         publish(e, JC_EVENT_INVALIDATE, f->cache, f->key, f->key_len, f->fetch_token, true);
     } else if (err == JC_ERR_FENCED) {
@@ -683,11 +699,12 @@ static void flight_fetch(struct flight *f, uint64_t token)
     struct jc_engine *e = f->engine;
     const struct jc_cache_config *cfg = f->cache->cfg;
     f->phase = PHASE_FETCHING;
+    f->stale = false;
     f->fetch_token = token;
     f->saw_pending = true;
     f->fetch_started_ms = now_ms(e);
     for (struct jc_engine_wait *w = f->head; w != NULL; w = w->next) {
-        if (w->op == JC_OP_BUILD) {
+        if (w->op == JC_OP_BUILD && !w->expired) {
             f->owner = w;
             break;
         }
@@ -720,16 +737,24 @@ static void flight_on_value(struct flight *f, const struct jc_store_reply *r)
                            .source = f->saw_pending ? JC_SOURCE_COLLAPSED : JC_SOURCE_STORE,
                            .status = JC_KEY_EXISTS};
     flight_retire(f);
-    flight_answer(f, &o, false);
+    flight_answer(f, &o, ANSWER_ALL);
 }
 
+/* The fetch this flight waited for failed: its waiters get the failure.  A
+ * POST asked for a build, and that fetch is over: read again, without the
+ * failed token, so the tombstone counts as EMPTY and this replica builds. */
 static void flight_on_failed(struct flight *f, const struct jc_store_reply *r)
 {
-    f->phase = PHASE_DONE;
     struct jc_outcome o = {
         .err = JC_OK, .entry = r->entry, .source = JC_SOURCE_COLLAPSED, .status = JC_KEY_EMPTY};
+    flight_answer(f, &o, ANSWER_ALL_BUT_POSTS);
+    if (f->n_waiters > 0) {
+        f->waited_token = 0;
+        flight_read(f);
+        return;
+    }
+    f->phase = PHASE_DONE;
     flight_retire(f);
-    flight_answer(f, &o, false);
 }
 
 /* EMPTY comes only from a read that could not take the lock: answer the
@@ -760,7 +785,7 @@ static void flight_on_pending(struct flight *f, uint64_t token)
     f->phase = PHASE_WAITING;
     f->saw_pending = true;
     f->waited_token = token;
-    flight_answer(f, &pending, true);
+    flight_answer(f, &pending, ANSWER_POSTS);
     flight_expire_waiters(f);
     if (f->n_waiters == 0) {
         return;
@@ -776,6 +801,7 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
 {
     struct flight *f = arg;
     f->reading = false;
+    f->engine->lookups--;
     /* The lookup's hold on f (f->ops) is dropped only at the end, so nothing
      * below can free f under our feet. */
     if (f->retired && f->n_waiters == 0 && (err != JC_OK || r->state != JC_STORE_ACQUIRED)) {
@@ -802,7 +828,7 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
             break;
         case JC_STORE_ACQUIRED: {
             struct jc_outcome pending = {.err = JC_OK, .status = JC_KEY_PENDING};
-            flight_answer(f, &pending, true);
+            flight_answer(f, &pending, ANSWER_POSTS);
             flight_fetch(f, r->token);
             flight_expire_waiters(f);
             break;
@@ -816,11 +842,7 @@ static void on_lookup(void *arg, enum jc_err err, const struct jc_store_reply *r
 static void on_read_refused(void *arg)
 {
     struct flight *f = arg;
-    f->reading = false;
-    flight_retire(f);
-    flight_fail_all(f, f->refused);
-    f->ops--;
-    flight_maybe_free(f);
+    on_lookup(f, f->refused, NULL);
 }
 
 static void flight_read(struct flight *f)
@@ -842,6 +864,7 @@ static void flight_read(struct flight *f)
     struct jc_store_key k = store_key(f->cache, f->key, f->key_len);
     jc_timer_stop(f->poll);
     f->reading = true;
+    f->engine->lookups++;
     f->reread = false;
     f->stale = false;
     f->read_started_ms = now_ms(f->engine);
@@ -947,7 +970,7 @@ void jc_engine_on_event(struct jc_engine *engine, const struct jc_event *ev)
         if (c->l1 != NULL) {
             jc_l1_remove(c->l1, ev->key, ev->key_len);
             struct flight *g = flight_find(engine, cache, ev->key, ev->key_len);
-            if (g != NULL && g->reading) {
+            if (g != NULL) {
                 g->stale = true;
             }
         }
@@ -976,7 +999,7 @@ void jc_engine_shutdown(struct jc_engine *engine)
 
 size_t jc_engine_active_fetches(const struct jc_engine *engine)
 {
-    return engine->active_fetches;
+    return engine->active_fetches + engine->lookups;
 }
 
 void jc_engine_stats(const struct jc_engine *engine, struct jc_engine_stats *stats)

@@ -121,7 +121,9 @@ void jc_engine_on_event(struct jc_engine *engine, const struct jc_event *ev);
 /* Stops taking new work: pending waits that depend on other replicas end
  * with JC_ERR_SHUTDOWN; this replica's own fetches go on. */
 void jc_engine_shutdown(struct jc_engine *engine);
-/* Returns how many fetches (and their commits) are still running here. */
+/* Returns how many fetches (with their commits) and store reads are still
+ * running here: a read may take a lock, which must then be fetched and
+ * released before the process exits. */
 size_t jc_engine_active_fetches(const struct jc_engine *engine);
 
 /* Fills *stats with the current counters. */

@@ -151,6 +151,14 @@ void jc_l1_slide(struct jc_l1 *l1, const char *key, size_t key_len, uint64_t dea
     }
 }
 
+void jc_l1_set_touched(struct jc_l1 *l1, const char *key, size_t key_len, uint64_t touched_ms)
+{
+    struct l1_item *it = find(l1, key, key_len);
+    if (it != NULL) {
+        it->touched_ms = touched_ms;
+    }
+}
+
 void jc_l1_remove(struct jc_l1 *l1, const char *key, size_t key_len)
 {
     struct l1_item *it = find(l1, key, key_len);

@@ -36,6 +36,10 @@ void jc_l1_put(struct jc_l1 *l1, const char *key, size_t key_len, struct jc_entr
 void jc_l1_slide(struct jc_l1 *l1, const char *key, size_t key_len, uint64_t deadline_ms,
                  uint64_t touched_ms);
 
+/* Records that a refresh of the store's TTL was sent at touched_ms, without
+ * moving the deadline (that waits for the store's answer). */
+void jc_l1_set_touched(struct jc_l1 *l1, const char *key, size_t key_len, uint64_t touched_ms);
+
 /* Removes key if present. */
 void jc_l1_remove(struct jc_l1 *l1, const char *key, size_t key_len);
 

@@ -2037,6 +2037,161 @@ static void add_lifecycle_tests(Suite *s)
     suite_add_tcase(s, tc);
 }
 
+/* ---- found in review ---- */
+
+/* A POST joins a flight waiting for a fetch that then fails: the failed
+ * fetch's waiters get the failure, and the POST starts a new build. */
+START_TEST(post_after_a_failed_wait_starts_a_build)
+{
+    struct fx *f = &F;
+    f->cfg.poll_interval_ms = LONG_MS;
+    fx_start(f, 2);
+    f->r[0].forward = false; /* B misses A's DONE */
+    struct jc_fake_reply reply = {.status = 503, .body = "busy", .hold = true};
+    script(f, "k", &reply);
+    build(f, 0, "k");
+    jc_test_loop_for(f->loop, 10);
+    struct req *b = build(f, 1, "k");
+    jc_test_loop_for(f->loop, 10);
+    jc_fake_fetcher_release(f->ff, NULL);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_int_eq(b->calls, 0);
+    script_body(f, "k", 200, "v");
+    struct req *p = start(f, 1, "k", JC_OP_POST, LONG_MS);
+    wait_req(f, p);
+    wait_req(f, b);
+    ck_assert_int_eq(b->o.err, JC_OK);
+    ck_assert_ptr_nonnull(b->o.entry);
+    ck_assert_int_eq(b->o.entry->status, 503);
+    ck_assert_int_eq(p->o.err, JC_OK);
+    ck_assert_int_eq(p->o.status, JC_KEY_PENDING);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_uint_eq(fetches(f), 2);
+    ck_assert_int_eq(status_of(f, 1, "k", NULL), JC_KEY_EXISTS);
+}
+END_TEST
+
+/* A lookup that may take the lock counts as running work until it answers,
+ * so a draining process waits for it (and for the fetch it may start). */
+START_TEST(shutdown_waits_for_a_locking_lookup)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    script_hold(f, "k", 200, "v");
+    f->tap->hold[TAP_LOOKUP] = true;
+    build(f, 0, "k");
+    jc_test_loop_for(f->loop, 10);
+    jc_engine_shutdown(f->r[0].engine);
+    jc_test_loop_for(f->loop, 10);
+    ck_assert_uint_eq(jc_engine_active_fetches(f->r[0].engine), 1);
+    tap_release(f->tap);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_uint_eq(jc_engine_active_fetches(f->r[0].engine), 1); /* now the fetch */
+    jc_fake_fetcher_release(f->ff, NULL);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_uint_eq(jc_engine_active_fetches(f->r[0].engine), 0);
+}
+END_TEST
+
+/* The first requester timed out during the first read: the request that
+ * stays is the one that fetched ("stored"), not a collapsed waiter. */
+START_TEST(owner_is_a_waiter_still_waiting)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    script_hold(f, "k", 200, "v");
+    f->tap->hold[TAP_LOOKUP] = true;
+    struct req *a = start(f, 0, "k", JC_OP_BUILD, 1);
+    struct req *b = build(f, 0, "k");
+    jc_test_loop_for(f->loop, 10);
+    tap_release(f->tap);
+    jc_test_loop_for(f->loop, 10);
+    jc_fake_fetcher_release(f->ff, NULL);
+    wait_req(f, b);
+    ck_assert_int_eq(a->o.err, JC_ERR_WAIT_TIMEOUT);
+    ck_assert_int_eq(b->o.source, JC_SOURCE_FETCHED);
+    ck_assert_uint_eq(stats_of(f, 0).requests_miss, 1);
+}
+END_TEST
+
+struct touch_fail {
+    jc_store_done_fn *cb;
+    void *arg;
+};
+
+static void touch_fail_answer(void *arg)
+{
+    struct touch_fail *t = arg;
+    t->cb(t->arg, JC_ERR_STORE);
+    free(t);
+}
+
+static enum jc_err failing_touch(struct jc_store *store, const struct jc_store_key *k,
+                                 int64_t ttl_ms, jc_store_done_fn *cb, void *arg)
+{
+    (void)k;
+    (void)ttl_ms;
+    struct touch_fail *t = jc_xcalloc(1, sizeof(*t));
+    t->cb = cb;
+    t->arg = arg;
+    jc_loop_defer(tap_of(store)->loop, touch_fail_answer, t);
+    return JC_OK;
+}
+
+/* A sliding refresh the store did not make leaves the L1 deadline alone. */
+START_TEST(failed_touch_does_not_extend_l1)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    f->cfg.expiry_type = JC_EXPIRY_SLIDING;
+    f->cfg.expiry_ms = 1000;
+    fx_start(f, 1);
+    script_body(f, "k", 200, "v");
+    build_wait(f, 0, "k");
+    static struct jc_store_ops failing_ops;
+    failing_ops = *f->tap->base.ops;
+    failing_ops.touch = failing_touch;
+    f->tap->base.ops = &failing_ops;
+    jc_test_clock_advance(&f->clock, 900);
+    ck_assert(l1_has(f, 0, "k", "v")); /* sends a touch that fails */
+    jc_test_loop_for(f->loop, 10);
+    jc_test_clock_advance(&f->clock, 200);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EMPTY);
+    ck_assert(!l1_has(f, 0, "k", "v"));
+}
+END_TEST
+
+/* Another replica deletes the key after this replica's commit reached the
+ * store but before its reply: the deleted value must not enter L1. */
+START_TEST(delete_overtaking_a_commit_reply_leaves_no_l1_copy)
+{
+    struct fx *f = &F;
+    f->cfg.l1_enabled = true;
+    fx_start(f, 1);
+    script_body(f, "k", 200, "v");
+    f->tap->hold[TAP_COMMIT] = true;
+    struct req *a = build(f, 0, "k");
+    jc_test_loop_for(f->loop, 10);
+    store_delete_behind(f, "k");
+    send_event(f, 0, JC_EVENT_INVALIDATE, "c", "k", "B");
+    tap_release(f->tap);
+    wait_req(f, a);
+    ck_assert_int_eq(status_of(f, 0, "k", NULL), JC_KEY_EMPTY);
+    ck_assert(!l1_has(f, 0, "k", "v"));
+}
+END_TEST
+
+static void add_review_tests(Suite *s)
+{
+    TCase *tc = tcase("review");
+    tcase_add_test(tc, post_after_a_failed_wait_starts_a_build);
+    tcase_add_test(tc, shutdown_waits_for_a_locking_lookup);
+    tcase_add_test(tc, owner_is_a_waiter_still_waiting);
+    tcase_add_test(tc, failed_touch_does_not_extend_l1);
+    tcase_add_test(tc, delete_overtaking_a_commit_reply_leaves_no_l1_copy);
+    suite_add_tcase(s, tc);
+}
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -2048,6 +2203,7 @@ static Suite *engine_suite(void)
     add_replicas_tests(s);
     add_expiry_tests(s);
     add_lifecycle_tests(s);
+    add_review_tests(s);
     return s;
 }
 
