@@ -64,7 +64,8 @@ struct jc_engine_wait {
     enum jc_engine_op op;
     bool expired; /* its wait ended during the flight's first store read */
     struct jc_timer *timer;
-    jc_engine_done_fn *cb; /* NULL once cancelled */
+    jc_engine_done_fn *cb;          /* NULL once cancelled */
+    jc_engine_status_fn *status_cb; /* a status read: NULL once cancelled */
     void *arg;
     struct jc_engine_wait *prev;
     struct jc_engine_wait *next;
@@ -481,9 +482,10 @@ void jc_engine_cancel(struct jc_engine_wait *wait)
     }
     struct flight *f = wait->flight;
     if (f == NULL) {
-        /* A DELETE under way, or a POST whose answer is deferred: it frees
-         * itself when answered. */
+        /* A DELETE under way, a POST whose answer is deferred or a status
+         * read: it frees itself when answered. */
         wait->cb = NULL;
+        wait->status_cb = NULL;
         return;
     }
     flight_unlink(f, wait);
@@ -929,30 +931,34 @@ enum jc_err jc_engine_start(struct jc_engine *engine, int cache, const char *key
     return JC_OK;
 }
 
-struct status_ctx {
-    jc_engine_status_fn *cb;
-    void *arg;
-};
-
 static void on_status(void *arg, enum jc_err err, enum jc_key_status status, int64_t ttl_ms)
 {
-    struct status_ctx *ctx = arg;
-    ctx->cb(ctx->arg, err, status, ttl_ms);
-    free(ctx);
+    struct jc_engine_wait *w = arg;
+    if (w->status_cb != NULL) {
+        w->status_cb(w->arg, err, status, ttl_ms);
+    }
+    wait_free(w);
 }
 
 enum jc_err jc_engine_status(struct jc_engine *engine, int cache, const char *key, size_t key_len,
-                             jc_engine_status_fn *cb, void *arg)
+                             jc_engine_status_fn *cb, void *arg, struct jc_engine_wait **out)
 {
-    struct status_ctx *ctx = jc_xcalloc(1, sizeof(*ctx));
-    ctx->cb = cb;
-    ctx->arg = arg;
+    /* A wait with no flight, so jc_engine_cancel can forget it (it then
+     * frees itself when the store answers). */
+    struct jc_engine_wait *w = jc_xcalloc(1, sizeof(*w));
+    w->engine = engine;
+    w->status_cb = cb;
+    w->arg = arg;
     struct jc_store_key k = store_key(&engine->caches[cache], key, key_len);
-    enum jc_err err = jc_store_status(engine->store, &k, on_status, ctx);
+    enum jc_err err = jc_store_status(engine->store, &k, on_status, w);
     if (err != JC_OK) {
-        free(ctx);
+        wait_free(w);
+        return err;
     }
-    return err;
+    if (out != NULL) {
+        *out = w;
+    }
+    return JC_OK;
 }
 
 void jc_engine_on_event(struct jc_engine *engine, const struct jc_event *ev)

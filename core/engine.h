@@ -111,9 +111,12 @@ enum jc_err jc_engine_start(struct jc_engine *engine, int cache, const char *key
  * started goes on for the others. */
 void jc_engine_cancel(struct jc_engine_wait *wait);
 
-/* Asks the store for the key's status. */
+/* Asks the store for the key's status.  Callback rule as jc_engine_start;
+ * if out is not NULL *out is the handle for jc_engine_cancel (valid until cb
+ * runs). */
 enum jc_err jc_engine_status(struct jc_engine *engine, int cache, const char *key, size_t key_len,
-                             jc_engine_status_fn *cb, void *arg) JC_MUST_CHECK;
+                             jc_engine_status_fn *cb, void *arg,
+                             struct jc_engine_wait **out) JC_MUST_CHECK;
 
 /* Receives an event from the broker (the broker's on_event callback). */
 void jc_engine_on_event(struct jc_engine *engine, const struct jc_event *ev);

@@ -3,16 +3,18 @@
  * MHD runs in "external epoll" mode: the loop watches MHD's epoll descriptor
  * and calls MHD_run() when it is readable, and a timer follows
  * MHD_get_timeout().  MHD's own unescaping is replaced by the identity, so
- * handlers see the raw path and decode each segment themselves: "%2F" stays
- * inside a key.
+ * server/route.c sees the raw path and decodes each segment itself: "%2F"
+ * stays inside a key.
  *
  * Every request owns one struct request, created on MHD's first call and
- * freed in the request-completed callback, which also releases the entry it
- * served and forgets an engine wait still attached (a client gone while the
- * daemon stops).  A request that must wait is suspended; the engine's
- * callback builds the response, stores it in the request and resumes the
- * connection; MHD then calls the handler again, which queues it.
- * Event thread only. */
+ * freed in the request-completed callback, which also forgets an engine wait
+ * still attached (a client gone while the daemon stops).  A request that
+ * must wait is suspended; the engine's callback builds the response, stores
+ * it in the request and resumes the connection; MHD then calls the handler
+ * again, which queues it.  Value responses hold a reference to their entry
+ * until MHD destroys them; those answered at once are shared through a small
+ * table of prebuilt responses, swept every second of entries nobody else
+ * holds.  Event thread only. */
 #include "server/http.h"
 
 #include <arpa/inet.h>
@@ -58,6 +60,7 @@ struct jc_http {
     int port;
     struct jc_metrics_http counters;
     struct hit_slot hits[JC_HTTP_HIT_SLOTS];
+    struct jc_timer *sweep;
 };
 
 struct request {
@@ -105,20 +108,55 @@ static unsigned int err_status(enum jc_err err)
 
 /* ---- JSON output ---- */
 
+/* Returns the length of the valid UTF-8 sequence at p (at most left bytes),
+ * or 0 when the bytes there are not one. */
+static size_t utf8_sequence(const unsigned char *p, size_t left)
+{
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || n > left || p[0] > 0xf4) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    unsigned int cp = n == 2   ? (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu)
+                      : n == 3 ? (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu)
+                               : (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 |
+                                     (p[3] & 0x3fu);
+    bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    bool bad = overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff;
+    return bad ? 0 : n;
+}
+
+/* Appends s[0..len) as a JSON string.  Keys are bytes, not text: a byte that
+ * is not part of valid UTF-8 is written as the code point of the same value
+ * (\u00XX), so the output is always valid JSON. */
 static void json_string(struct jc_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
     jc_buf_add(b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             jc_buf_add(b, esc, 2);
         } else if (c < 0x20 || c == 0x7f) {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             jc_buf_add(b, esc, 6);
-        } else {
+        } else if (c < 0x80) {
             jc_buf_add(b, &s[i], 1);
+        } else {
+            size_t n = utf8_sequence(p + i, len - i);
+            if (n == 0) {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                jc_buf_add(b, esc, 6);
+            } else {
+                jc_buf_add(b, &s[i], n);
+                i += n - 1;
+            }
         }
     }
     jc_buf_add(b, "\"", 1);
@@ -150,12 +188,7 @@ static struct MHD_Response *error_response(const char *code, const char *message
     jc_buf_add(&b, ",\"message\":", 11);
     json_string(&b, message, strlen(message));
     jc_buf_add(&b, "}\n", 2);
-    struct MHD_Response *resp = json_response(&b);
-    if (strcmp(code, "store_unavailable") == 0 || strcmp(code, "broker_unavailable") == 0 ||
-        strcmp(code, "shutting_down") == 0) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    }
-    return resp;
+    return json_response(&b);
 }
 
 static void unlink_suspended(struct request *r)
@@ -193,7 +226,11 @@ static void request_reply(struct request *r, unsigned int status, struct MHD_Res
 static void reply_error(struct request *r, unsigned int status, const char *code,
                         const char *message)
 {
-    request_reply(r, status, error_response(code, message));
+    struct MHD_Response *resp = error_response(code, message);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    request_reply(r, status, resp);
 }
 
 static void reply_err(struct request *r, enum jc_err err)
@@ -263,6 +300,29 @@ static struct MHD_Response *entry_response(const struct jc_http *h, struct jc_en
     return resp;
 }
 
+static void slot_clear(struct hit_slot *slot)
+{
+    if (slot->response != NULL) {
+        MHD_destroy_response(slot->response);
+    }
+    jc_entry_unref(slot->entry);
+    memset(slot, 0, sizeof(*slot));
+}
+
+/* Frees the slots whose entry only the slot and its own response still
+ * hold (deleted, expired or evicted from L1), so a large body does not stay
+ * in memory for as long as no other entry lands in its slot. */
+static void on_sweep(void *arg)
+{
+    struct jc_http *h = arg;
+    for (size_t i = 0; i < JC_HTTP_HIT_SLOTS; i++) {
+        if (h->hits[i].entry != NULL && h->hits[i].entry->refs <= 2) {
+            slot_clear(&h->hits[i]);
+        }
+    }
+    jc_timer_start(h->sweep, 1000);
+}
+
 /* Returns borrowed (valid until the slot is reused; queueing takes MHD's own
  * reference): the response for e as source, built once per entry, source and
  * second of Age and shared by every connection that answers with it at once
@@ -275,10 +335,7 @@ static struct MHD_Response *shared_response(struct jc_http *h, struct jc_entry *
     struct hit_slot *slot = &h->hits[i];
     uint64_t age = entry_age_s(h, e);
     if (slot->entry != e || slot->source != source || slot->age_s != age) {
-        if (slot->response != NULL) {
-            MHD_destroy_response(slot->response);
-        }
-        jc_entry_unref(slot->entry);
+        slot_clear(slot);
         slot->entry = jc_entry_ref(e);
         slot->source = source;
         slot->age_s = age;
@@ -364,6 +421,7 @@ static void on_post_outcome(void *arg, const struct jc_outcome *o)
 static void on_key_status(void *arg, enum jc_err err, enum jc_key_status status, int64_t ttl_ms)
 {
     struct request *r = arg;
+    r->wait = NULL;
     if (err != JC_OK) {
         reply_err(r, err);
         return;
@@ -434,14 +492,14 @@ static void route_value(struct request *r, const char *method)
         reply_method_not_allowed(r, "GET, HEAD, POST, DELETE");
         return;
     }
+    if ((post || del) && !authorized(r)) {
+        reply_unauthorized(r);
+        return;
+    }
     uint64_t timeout;
     if (request_timeout(r, c, &timeout) != JC_OK) {
         reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
                     "timeout_ms must be a non-negative integer");
-        return;
-    }
-    if ((post || del) && !authorized(r)) {
-        reply_unauthorized(r);
         return;
     }
     const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
@@ -485,8 +543,8 @@ static void route_status(struct request *r, const char *method)
         reply_unauthorized(r);
         return;
     }
-    enum jc_err err =
-        jc_engine_status(r->http->deps.engine, r->cache, r->key, r->key_len, on_key_status, r);
+    enum jc_err err = jc_engine_status(r->http->deps.engine, r->cache, r->key, r->key_len,
+                                       on_key_status, r, &r->wait);
     if (err != JC_OK) {
         reply_err(r, err);
         return;
@@ -746,7 +804,7 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
         h, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+        (unsigned int)4096, MHD_OPTION_END);
     if (h->daemon == NULL) {
         jc_log_error("cannot listen on %s:%d", deps->config->listen_host,
                      deps->config->listen_port);
@@ -762,6 +820,8 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
     h->ev_timer = evtimer_new(base, on_mhd_ready, h);
     event_add(h->ev_io, NULL);
     schedule(h);
+    h->sweep = jc_timer_new(deps->loop, on_sweep, h);
+    jc_timer_start(h->sweep, 1000);
     *out = h;
     return JC_OK;
 }
@@ -804,11 +864,9 @@ void jc_http_close(struct jc_http *http)
     event_free(http->ev_timer);
     MHD_stop_daemon(http->daemon);
     for (size_t i = 0; i < JC_HTTP_HIT_SLOTS; i++) {
-        if (http->hits[i].response != NULL) {
-            MHD_destroy_response(http->hits[i].response);
-        }
-        jc_entry_unref(http->hits[i].entry);
+        slot_clear(&http->hits[i]);
     }
+    jc_timer_free(http->sweep);
     free(http->caches_json);
     free(http);
 }

@@ -43,7 +43,7 @@ void jc_http_abort_waits(struct jc_http *http);
 /* Returns the number of requests whose answer is not sent yet. */
 size_t jc_http_requests_in_flight(const struct jc_http *http);
 
-/* Returns the port listened on (useful with port 0). */
+/* Returns the port listened on. */
 int jc_http_port(const struct jc_http *http);
 
 void jc_http_close(struct jc_http *http);

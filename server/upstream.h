@@ -46,7 +46,7 @@ void jc_upstream_close(struct jc_upstream *up);
  * and calls cb exactly once, later, from the loop. */
 struct jc_fetcher jc_upstream_fetcher(struct jc_upstream *up);
 
-/* Returns the number of fetches in flight (for a graceful shutdown). */
+/* Returns the number of fetches in flight. */
 size_t jc_upstream_active(const struct jc_upstream *up);
 
 /* Returns static: libcurl's version string ("libcurl/7.88.1 OpenSSL/..."). */

@@ -574,8 +574,8 @@ static void on_status(void *arg, enum jc_err err, enum jc_key_status status, int
 static enum jc_key_status status_of(struct fx *f, int replica, const char *key, int64_t *ttl_ms)
 {
     struct status_answer a = {0};
-    ck_assert_int_eq(jc_engine_status(f->r[replica].engine, 0, key, strlen(key), on_status, &a),
-                     JC_OK);
+    ck_assert_int_eq(
+        jc_engine_status(f->r[replica].engine, 0, key, strlen(key), on_status, &a, NULL), JC_OK);
     ck_assert_int_eq(a.calls, 0);
     ck_assert(run_until(f, &a.calls, 1, 1000));
     ck_assert_int_eq(a.err, JC_OK);
@@ -2181,9 +2181,28 @@ START_TEST(delete_overtaking_a_commit_reply_leaves_no_l1_copy)
 }
 END_TEST
 
+/* A status read whose client went away (the request freed at shutdown)
+ * never calls back, even when the store answers later. */
+START_TEST(cancelled_status_never_calls_back)
+{
+    struct fx *f = &F;
+    fx_start(f, 1);
+    f->tap->hold[TAP_STATUS] = true;
+    struct status_answer a = {0};
+    struct jc_engine_wait *w = NULL;
+    ck_assert_int_eq(jc_engine_status(f->r[0].engine, 0, "k", 1, on_status, &a, &w), JC_OK);
+    ck_assert_ptr_nonnull(w);
+    jc_engine_cancel(w);
+    tap_release(f->tap);
+    jc_test_loop_for(f->loop, 20);
+    ck_assert_int_eq(a.calls, 0);
+}
+END_TEST
+
 static void add_review_tests(Suite *s)
 {
     TCase *tc = tcase("review");
+    tcase_add_test(tc, cancelled_status_never_calls_back);
     tcase_add_test(tc, post_after_a_failed_wait_starts_a_build);
     tcase_add_test(tc, shutdown_waits_for_a_locking_lookup);
     tcase_add_test(tc, owner_is_a_waiter_still_waiting);
