@@ -48,7 +48,11 @@ struct mem_item {
     enum item_kind kind;
     uint64_t token;         /* lock: the holder's; tombstone: the failed fetch's */
     struct jc_entry *entry; /* value, tombstone: one reference owned by the item */
-    uint64_t expires_at;    /* jc_loop_now_ms() time; 0 = never */
+    /* lock taken over a tombstone: that tombstone's token and outcome, still
+     * answered to the failed fetch's waiters (one reference, or NULL) */
+    uint64_t failed_token;
+    struct jc_entry *failed_entry;
+    uint64_t expires_at; /* jc_loop_now_ms() time; 0 = never */
 };
 
 enum op_kind { OP_LOOKUP, OP_DONE, OP_STATUS };
@@ -108,6 +112,7 @@ static void item_remove(struct mem_store *m, struct mem_item *item)
     item_set_expiry(m, item, 0);
     HASH_DEL(m->items, item);
     jc_entry_unref(item->entry);
+    jc_entry_unref(item->failed_entry);
     free(item->hkey);
     free(item);
 }
@@ -117,6 +122,9 @@ static void item_set(struct mem_store *m, struct mem_item *item, enum item_kind 
                      uint64_t token, struct jc_entry *entry, uint64_t expires_at)
 {
     jc_entry_unref(item->entry);
+    jc_entry_unref(item->failed_entry);
+    item->failed_entry = NULL;
+    item->failed_token = 0;
     item->kind = kind;
     item->token = token;
     item->entry = entry;
@@ -346,6 +354,13 @@ static void lookup_apply(struct mem_store *m, const struct jc_store_key *k,
 {
     uint64_t now = jc_loop_now_ms(m->loop);
     struct mem_item *item = item_find(m, k, now);
+    if (item != NULL && item->kind == ITEM_LOCK && lookup->waited_token != 0 &&
+        item->failed_entry != NULL && item->failed_token == lookup->waited_token) {
+        reply->state = JC_STORE_FAILED;
+        reply->token = item->failed_token;
+        reply->entry = jc_entry_ref(item->failed_entry);
+        return;
+    }
     if (item != NULL && item->kind == ITEM_LOCK) {
         reply->state = JC_STORE_PENDING;
         reply->token = item->token;
@@ -374,7 +389,15 @@ static void lookup_apply(struct mem_store *m, const struct jc_store_key *k,
     if (item == NULL) {
         item = item_add(m, k);
     }
+    /* A lock over a tombstone keeps its outcome for the failed fetch's
+     * waiters that have not read it yet: a new fetch starts at once, and the
+     * old one's waiters still get the old one's failure. */
+    uint64_t failed_token = item->kind == ITEM_TOMBSTONE ? item->token : 0;
+    struct jc_entry *failed_entry =
+        item->kind == ITEM_TOMBSTONE && item->entry != NULL ? jc_entry_ref(item->entry) : NULL;
     item_set(m, item, ITEM_LOCK, ++m->last_token, NULL, now + lookup->lease_ms);
+    item->failed_token = failed_token;
+    item->failed_entry = failed_entry;
     reply->state = JC_STORE_ACQUIRED;
     reply->token = item->token;
 }

@@ -3,11 +3,13 @@
  * One Redis key per cache key, <prefix>:{<cache>}:k:<key bytes>, holds a
  * hash: s = state ("p" lock, "v" value, "f" tombstone), t = the fencing
  * token of the fetch that wrote it, v = the serialized jc_entry (value or
- * failed outcome).  A missing key is EMPTY.  The lock's lease, the value's
- * TTL and the tombstone's life are the key's PEXPIRE, so they run on
- * Redis's clock and a lease that ended is simply a key that is gone.
- * Tokens come from INCR on <prefix>:{<cache>}:fence; the hash tag keeps both
- * keys of a cache in one cluster slot, so each script may touch both.
+ * failed outcome).  A lock taken over a tombstone also keeps that
+ * tombstone's token and outcome (ft, fv), still answered to the failed
+ * fetch's waiters that poll after a new fetch began.  A missing key is EMPTY.  The lock's lease,
+ * the value's TTL and the tombstone's life are the key's PEXPIRE, so they run on Redis's clock and
+ * a lease that ended is simply a key that is gone. Tokens come from INCR on
+ * <prefix>:{<cache>}:fence; the hash tag keeps both keys of a cache in one cluster slot, so each
+ * script may touch both.
  *
  * Every transition is one Lua script, so it is atomic: lookup-or-lock,
  * commit-if-token, fail-if-token, status, touch.  Delete is a single DEL,
@@ -39,14 +41,17 @@
  * Returns {"v", token, value, pttl} | {"p", token} | {"f", token, outcome} |
  * {"a", token} | {"e"}. */
 static const char lookup_script[] =
-    "local s, t, v = nil, nil, nil\n"
+    "local s, t, v, ft, fv = nil, nil, nil, nil, nil\n"
     "if redis.call('TYPE', KEYS[1]).ok == 'hash' then\n"
-    "  local h = redis.call('HMGET', KEYS[1], 's', 't', 'v')\n"
-    "  s, t, v = h[1], h[2], h[3]\n"
+    "  local h = redis.call('HMGET', KEYS[1], 's', 't', 'v', 'ft', 'fv')\n"
+    "  s, t, v, ft, fv = h[1], h[2], h[3], h[4], h[5]\n"
     "end\n"
     "if s == 'v' and v and t and not (ARGV[5] and v == ARGV[5]) then\n"
     "  if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end\n"
     "  return {'v', t, v, redis.call('PTTL', KEYS[1])}\n"
+    "end\n"
+    "if s == 'p' and t and ft == ARGV[3] and fv and not (ARGV[5] and fv == ARGV[5]) then\n"
+    "  return {'f', ft, fv}\n"
     "end\n"
     "if s == 'p' and t then return {'p', t} end\n"
     "if s == 'f' and t == ARGV[3] and v and not (ARGV[5] and v == ARGV[5]) then\n"
@@ -55,7 +60,11 @@ static const char lookup_script[] =
     "if ARGV[1] ~= '1' then return {'e'} end\n"
     "local tok = string.format('%d', redis.call('INCR', KEYS[2]))\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], 's', 'p', 't', tok)\n"
+    "if s == 'f' and t and v then\n"
+    "  redis.call('HSET', KEYS[1], 's', 'p', 't', tok, 'ft', t, 'fv', v)\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 's', 'p', 't', tok)\n"
+    "end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return {'a', tok}\n";
 

@@ -600,10 +600,22 @@ START_TEST(fail_leaves_a_tombstone_only_its_waiters_see)
     struct call *n = acquire(&f, KEY("k"));
     ck_assert_int_eq(n->reply.state, JC_STORE_ACQUIRED);
     ck_assert_uint_gt(n->reply.token, t);
-    /* The new lock replaced the tombstone. */
-    struct call *w2 = lookup_full(&f, KEY("k"), false, 0, t, 0);
-    ck_assert_int_eq(w2->reply.state, JC_STORE_PENDING);
-    ck_assert_uint_eq(w2->reply.token, n->reply.token);
+    /* The new lock keeps the failure for waiters of t that poll only now
+     * (their event was lost); everyone else sees the new fetch pending. */
+    struct call *w2 = lookup_full(&f, KEY("k"), true, unit(&f, 2), t, 0);
+    ck_assert_int_eq(w2->reply.state, JC_STORE_FAILED);
+    ck_assert_uint_eq(w2->reply.token, t);
+    assert_same_entry(w2->reply.entry, e);
+    struct call *p = lookup_full(&f, KEY("k"), false, 0, 0, 0);
+    ck_assert_int_eq(p->reply.state, JC_STORE_PENDING);
+    ck_assert_uint_eq(p->reply.token, n->reply.token);
+    /* Once the new fetch commits, its value is what everyone reads. */
+    struct jc_entry *v = make_entry(200, "fresh");
+    ck_assert_int_eq(commit(&f, KEY("k"), n->reply.token, v, -1), JC_OK);
+    struct call *w3 = lookup_full(&f, KEY("k"), false, 0, t, 0);
+    ck_assert_int_eq(w3->reply.state, JC_STORE_VALUE);
+    assert_same_entry(w3->reply.entry, v);
+    jc_entry_unref(v);
     jc_entry_unref(e);
     fx_close(&f);
 }
