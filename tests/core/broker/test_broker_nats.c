@@ -13,50 +13,10 @@
 
 #include "core/loop.h"
 #include "core/mem.h"
+#include "tests/support/seen_events.h"
 #include "tests/support/servers.h"
 
-#define MAX_SEEN 64
-#define TOKEN    "s3cret-token"
-
-/* What one broker instance received, in order. */
-struct seen {
-    size_t count;
-    size_t want; /* done becomes true once count >= want */
-    bool done;
-    struct {
-        enum jc_event_kind kind;
-        char cache[80];
-        char key[1100];
-        size_t key_len;
-        uint64_t token;
-        bool ok;
-        char origin[80];
-    } ev[MAX_SEEN];
-};
-
-static void record_event(void *arg, const struct jc_event *ev)
-{
-    struct seen *s = arg;
-    ck_assert_uint_lt(s->count, MAX_SEEN);
-    ck_assert_uint_le(ev->key_len, sizeof(s->ev[0].key));
-    s->ev[s->count].kind = ev->kind;
-    snprintf(s->ev[s->count].cache, sizeof(s->ev[0].cache), "%s", ev->cache);
-    memcpy(s->ev[s->count].key, ev->key, ev->key_len);
-    s->ev[s->count].key_len = ev->key_len;
-    s->ev[s->count].token = ev->token;
-    s->ev[s->count].ok = ev->ok;
-    snprintf(s->ev[s->count].origin, sizeof(s->ev[0].origin), "%s", ev->origin);
-    s->count++;
-    if (s->count >= s->want) {
-        s->done = true;
-    }
-}
-
-static void expect(struct seen *s, size_t n)
-{
-    s->want = n;
-    s->done = s->count >= n;
-}
+#define TOKEN "s3cret-token"
 
 /* A server, a loop and a broker config whose strings the fixture owns (the
  * config struct has plain char pointers). */
@@ -102,7 +62,7 @@ static void fixture_done(struct fixture *f)
 static struct jc_broker *open_broker(struct fixture *f, struct seen *s)
 {
     struct jc_broker *b = NULL;
-    ck_assert_int_eq(jc_broker_open(f->loop, &f->cfg, record_event, s, &b), JC_OK);
+    ck_assert_int_eq(jc_broker_open(f->loop, &f->cfg, jc_test_seen_record, s, &b), JC_OK);
     ck_assert_ptr_nonnull(b);
     return b;
 }
@@ -201,8 +161,8 @@ START_TEST(every_instance_receives_every_event_after_publish_returns)
     ck_assert_int_eq(jc_broker_publish(b, &inval), JC_OK);
     /* Callback rule: nothing is delivered from inside publish. */
     ck_assert_uint_eq(sa.count + sb.count, 0);
-    expect(&sa, 2);
-    expect(&sb, 2);
+    jc_test_seen_expect(&sa, 2);
+    jc_test_seen_expect(&sb, 2);
     ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
     ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
     struct seen *both[2] = {&sa, &sb};
@@ -242,8 +202,8 @@ START_TEST(hostile_keys_arrive_byte_for_byte)
         ev.cache = i % 2 == 0 ? "weather" : "odd.cache *name>";
         ck_assert_int_eq(jc_broker_publish(a, &ev), JC_OK);
     }
-    expect(&sa, n);
-    expect(&sb, n);
+    jc_test_seen_expect(&sa, n);
+    jc_test_seen_expect(&sb, n);
     ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
     ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
     for (size_t i = 0; i < n; i++) {
@@ -284,7 +244,7 @@ START_TEST(malformed_messages_are_dropped_and_later_events_still_arrive)
     publish_raw(&f, "jcached.ev.weather.london", "", 0);
     struct jc_event ev = done_event("london", 6, 5, "a");
     ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
-    expect(&s, 1);
+    jc_test_seen_expect(&s, 1);
     ck_assert(jc_test_loop_until(f.loop, &s.done, 3000));
     jc_test_loop_for(f.loop, 100);
     ck_assert_uint_eq(s.count, 1);
@@ -305,16 +265,18 @@ START_TEST(subject_prefix_separates_deployments_and_bad_settings_fail)
     struct jc_broker *b = open_broker(&f, &s_other);
     struct jc_event ev = done_event("k", 1, 9, "x");
     ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
-    expect(&s_other, 1);
+    jc_test_seen_expect(&s_other, 1);
     ck_assert(jc_test_loop_until(f.loop, &s_other.done, 3000));
     jc_test_loop_for(f.loop, 100);
     ck_assert_uint_eq(s_default.count, 0);
     snprintf(f.prefix, sizeof(f.prefix), "bad*prefix");
     struct jc_broker *c = NULL;
-    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s_other, &c), JC_ERR_INVALID);
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, jc_test_seen_record, &s_other, &c),
+                     JC_ERR_INVALID);
     snprintf(f.prefix, sizeof(f.prefix), "jcached");
     snprintf(f.url, sizeof(f.url), "nats://127.0.0.1:notaport");
-    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s_other, &c), JC_ERR_INVALID);
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, jc_test_seen_record, &s_other, &c),
+                     JC_ERR_INVALID);
     jc_broker_close(a);
     jc_broker_close(b);
     fixture_done(&f);
@@ -326,7 +288,7 @@ static bool publish_until_seen(struct fixture *f, struct jc_broker *pub, struct 
                                const struct jc_event *ev, int timeout_ms)
 {
     size_t before = s->count;
-    expect(s, before + 1);
+    jc_test_seen_expect(s, before + 1);
     for (int waited = 0; waited < timeout_ms; waited += 100) {
         if (jc_broker_publish(pub, ev) == JC_OK && jc_test_loop_until(f->loop, &s->done, 100)) {
             return true;

@@ -14,50 +14,10 @@
 #include "core/loop.h"
 #include "core/mem.h"
 #include "core/store/store.h"
+#include "tests/support/seen_events.h"
 #include "tests/support/servers.h"
 
-#define MAX_SEEN 64
 #define PASSWORD "s3cret-pass"
-
-/* What one broker instance received, in order. */
-struct seen {
-    size_t count;
-    size_t want; /* done becomes true once count >= want */
-    bool done;
-    struct {
-        enum jc_event_kind kind;
-        char cache[80];
-        char key[1100];
-        size_t key_len;
-        uint64_t token;
-        bool ok;
-        char origin[80];
-    } ev[MAX_SEEN];
-};
-
-static void record_event(void *arg, const struct jc_event *ev)
-{
-    struct seen *s = arg;
-    ck_assert_uint_lt(s->count, MAX_SEEN);
-    ck_assert_uint_le(ev->key_len, sizeof(s->ev[0].key));
-    s->ev[s->count].kind = ev->kind;
-    snprintf(s->ev[s->count].cache, sizeof(s->ev[0].cache), "%s", ev->cache);
-    memcpy(s->ev[s->count].key, ev->key, ev->key_len);
-    s->ev[s->count].key_len = ev->key_len;
-    s->ev[s->count].token = ev->token;
-    s->ev[s->count].ok = ev->ok;
-    snprintf(s->ev[s->count].origin, sizeof(s->ev[0].origin), "%s", ev->origin);
-    s->count++;
-    if (s->count >= s->want) {
-        s->done = true;
-    }
-}
-
-static void expect(struct seen *s, size_t n)
-{
-    s->want = n;
-    s->done = s->count >= n;
-}
 
 /* A server, a loop and broker and store configs whose strings the fixture
  * owns (the config structs have plain char pointers). */
@@ -107,7 +67,7 @@ static bool wait_ready(struct jc_loop *loop, struct jc_broker *b, bool want, int
 static struct jc_broker *open_broker(struct fixture *f, struct seen *s)
 {
     struct jc_broker *b = NULL;
-    ck_assert_int_eq(jc_broker_open(f->loop, &f->cfg, record_event, s, &b), JC_OK);
+    ck_assert_int_eq(jc_broker_open(f->loop, &f->cfg, jc_test_seen_record, s, &b), JC_OK);
     ck_assert_ptr_nonnull(b);
     ck_assert(wait_ready(f->loop, b, true, 3000));
     return b;
@@ -152,7 +112,7 @@ START_TEST(wrong_password_opens_but_is_never_ready)
     fixture_init(&f, PASSWORD);
     snprintf(f.url, sizeof(f.url), "redis://:wrong@127.0.0.1:%d", f.server.port);
     struct jc_broker *b = NULL;
-    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s, &b), JC_OK);
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, jc_test_seen_record, &s, &b), JC_OK);
     jc_test_loop_for(f.loop, 500);
     ck_assert(!jc_broker_is_ready(b));
     struct jc_event ev = done_event("k", 1, 1, "a");
@@ -169,7 +129,7 @@ START_TEST(missing_store_settings_are_invalid)
     fixture_init(&f, NULL);
     f.cfg.redis = NULL;
     struct jc_broker *b = NULL;
-    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s, &b), JC_ERR_INVALID);
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, jc_test_seen_record, &s, &b), JC_ERR_INVALID);
     fixture_done(&f);
 }
 END_TEST
@@ -191,8 +151,8 @@ START_TEST(every_instance_receives_every_event_after_publish_returns)
     ck_assert_int_eq(jc_broker_publish(b, &inval), JC_OK);
     /* Callback rule: nothing is delivered from inside publish. */
     ck_assert_uint_eq(sa.count + sb.count, 0);
-    expect(&sa, 2);
-    expect(&sb, 2);
+    jc_test_seen_expect(&sa, 2);
+    jc_test_seen_expect(&sb, 2);
     ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
     ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
     struct seen *both[2] = {&sa, &sb};
@@ -233,8 +193,8 @@ START_TEST(hostile_keys_and_cache_names_arrive_byte_for_byte)
         ev.cache = i % 2 == 0 ? "weather" : "odd:cache *name?";
         ck_assert_int_eq(jc_broker_publish(a, &ev), JC_OK);
     }
-    expect(&sa, n);
-    expect(&sb, n);
+    jc_test_seen_expect(&sa, n);
+    jc_test_seen_expect(&sb, n);
     ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
     ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
     for (size_t i = 0; i < n; i++) {
@@ -271,7 +231,7 @@ START_TEST(malformed_messages_are_dropped_and_later_events_still_arrive)
     redis_raw(&f, "jcached:ev:weather", "", 0);
     struct jc_event ev = done_event("london", 6, 5, "a");
     ck_assert_int_eq(jc_broker_publish(b, &ev), JC_OK);
-    expect(&s, 1);
+    jc_test_seen_expect(&s, 1);
     ck_assert(jc_test_loop_until(f.loop, &s.done, 3000));
     jc_test_loop_for(f.loop, 100);
     ck_assert_uint_eq(s.count, 1);
@@ -294,11 +254,11 @@ START_TEST(prefix_separates_deployments_even_with_glob_characters)
     /* "j*" must not match "jcached:ev:..." as a pattern would. */
     struct jc_event ev = done_event("k", 1, 9, "x");
     ck_assert_int_eq(jc_broker_publish(plain, &ev), JC_OK);
-    expect(&s_plain, 1);
+    jc_test_seen_expect(&s_plain, 1);
     ck_assert(jc_test_loop_until(f.loop, &s_plain.done, 3000));
     ev.token = 10;
     ck_assert_int_eq(jc_broker_publish(star, &ev), JC_OK);
-    expect(&s_star, 1);
+    jc_test_seen_expect(&s_star, 1);
     ck_assert(jc_test_loop_until(f.loop, &s_star.done, 3000));
     jc_test_loop_for(f.loop, 100);
     ck_assert_uint_eq(s_plain.count, 1);
@@ -314,7 +274,7 @@ END_TEST
 static bool publish_until_seen(struct fixture *f, struct jc_broker *pub, struct seen *s,
                                const struct jc_event *ev, int timeout_ms)
 {
-    expect(s, s->count + 1);
+    jc_test_seen_expect(s, s->count + 1);
     for (int waited = 0; waited < timeout_ms; waited += 100) {
         if (jc_broker_publish(pub, ev) == JC_OK && jc_test_loop_until(f->loop, &s->done, 100)) {
             return true;
@@ -353,7 +313,7 @@ START_TEST(opens_while_server_is_down_and_connects_when_it_starts)
     fixture_init(&f, NULL);
     jc_test_server_kill(&f.server);
     struct jc_broker *b = NULL;
-    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, record_event, &s, &b), JC_OK);
+    ck_assert_int_eq(jc_broker_open(f.loop, &f.cfg, jc_test_seen_record, &s, &b), JC_OK);
     jc_test_loop_for(f.loop, 100);
     ck_assert(!jc_broker_is_ready(b));
     ck_assert_int_eq(jc_test_server_restart(&f.server), 0);
