@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/entry.h"
 #include "core/log.h"
@@ -37,7 +39,11 @@
 #include "core/redis_client.h"
 
 /* KEYS: key, fence.  ARGV: acquire ("1"/"0"), lease_ms, waited_token,
- * slide_ms, [bytes of a value to treat as EMPTY].
+ * slide_ms, salt (0..65535), [bytes of a value to treat as EMPTY].
+ * A new token is INCR(fence) * 65536 + salt: strictly increasing, and
+ * unlikely to repeat a token after a failover lost the counter's latest
+ * increments (Redis replicates asynchronously), which would let a stale
+ * holder's commit pass for its successor's.
  * Returns {"v", token, value, pttl} | {"p", token} | {"f", token, outcome} |
  * {"a", token} | {"e"}. */
 static const char lookup_script[] =
@@ -46,19 +52,19 @@ static const char lookup_script[] =
     "  local h = redis.call('HMGET', KEYS[1], 's', 't', 'v', 'ft', 'fv')\n"
     "  s, t, v, ft, fv = h[1], h[2], h[3], h[4], h[5]\n"
     "end\n"
-    "if s == 'v' and v and t and not (ARGV[5] and v == ARGV[5]) then\n"
+    "if s == 'v' and v and t and not (ARGV[6] and v == ARGV[6]) then\n"
     "  if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end\n"
     "  return {'v', t, v, redis.call('PTTL', KEYS[1])}\n"
     "end\n"
-    "if s == 'p' and t and ft == ARGV[3] and fv and not (ARGV[5] and fv == ARGV[5]) then\n"
+    "if s == 'p' and t and ft == ARGV[3] and fv and not (ARGV[6] and fv == ARGV[6]) then\n"
     "  return {'f', ft, fv}\n"
     "end\n"
     "if s == 'p' and t then return {'p', t} end\n"
-    "if s == 'f' and t == ARGV[3] and v and not (ARGV[5] and v == ARGV[5]) then\n"
+    "if s == 'f' and t == ARGV[3] and v and not (ARGV[6] and v == ARGV[6]) then\n"
     "  return {'f', t, v}\n"
     "end\n"
     "if ARGV[1] ~= '1' then return {'e'} end\n"
-    "local tok = string.format('%d', redis.call('INCR', KEYS[2]))\n"
+    "local tok = string.format('%d', redis.call('INCR', KEYS[2]) * 65536 + tonumber(ARGV[5]))\n"
     "redis.call('DEL', KEYS[1])\n"
     "if s == 'f' and t and v then\n"
     "  redis.call('HSET', KEYS[1], 's', 'p', 't', tok, 'ft', t, 'fv', v)\n"
@@ -100,6 +106,7 @@ struct redis_store {
     struct jc_store base; /* first: store.c reaches the ops through it */
     struct jc_redis_client *client;
     char *prefix;
+    uint64_t salt_state; /* see token_salt */
 };
 
 /* A store key and its cache's fence key, built from a jc_store_key. */
@@ -254,18 +261,28 @@ static void on_lookup_reply(void *arg, enum jc_err err, struct redisReply *r)
     }
 }
 
+/* A pseudo-random 16-bit salt for new tokens (see lookup_script).  Not a
+ * secret: it only has to differ between two holders of one counter value. */
+static unsigned int token_salt(struct redis_store *st)
+{
+    st->salt_state = st->salt_state * 6364136223846793005u + 1442695040888963407u;
+    return (unsigned int)(st->salt_state >> 48);
+}
+
 static enum jc_err send_lookup(struct lookup_op *op)
 {
-    char lease[24], waited[24], slide[24];
+    char lease[24], waited[24], slide[24], salt[8];
     snprintf(lease, sizeof(lease), "%" PRIu64, op->lk.lease_ms > 0 ? op->lk.lease_ms : 1);
     snprintf(waited, sizeof(waited), "%" PRIu64, op->lk.waited_token);
     snprintf(slide, sizeof(slide), "%" PRId64, op->lk.slide_ms);
+    snprintf(salt, sizeof(salt), "%u", token_salt(op->store));
     const char *argv[] = {
-        op->kp.key.data, op->kp.fence.data, op->lk.acquire ? "1" : "0", lease, waited,
-        slide,           op->discard};
-    size_t argvlen[] = {op->kp.key.len, op->kp.fence.len, 1, strlen(lease), strlen(waited),
-                        strlen(slide),  op->discard_len};
-    int argc = op->discard != NULL ? 7 : 6;
+        op->kp.key.data, op->kp.fence.data, op->lk.acquire ? "1" : "0", lease, waited, slide, salt,
+        op->discard};
+    size_t argvlen[] = {op->kp.key.len, op->kp.fence.len, 1,
+                        strlen(lease),  strlen(waited),   strlen(slide),
+                        strlen(salt),   op->discard_len};
+    int argc = op->discard != NULL ? 8 : 7;
     return jc_redis_client_eval(op->store->client, lookup_script, on_lookup_reply, op, 2, argc,
                                 argv, argvlen);
 }
@@ -456,6 +473,9 @@ static enum jc_err redis_open(struct jc_loop *loop, const struct jc_store_config
                               struct jc_store **out)
 {
     struct redis_store *s = jc_xcalloc(1, sizeof(*s));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->salt_state = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
     s->base.ops = &jc_store_redis_ops;
     s->prefix = jc_xstrdup(cfg->prefix != NULL && cfg->prefix[0] != '\0' ? cfg->prefix : "jcached");
     enum jc_err err = jc_redis_client_open(loop, cfg, NULL, NULL, &s->client);

@@ -214,7 +214,8 @@ START_TEST(key_layout_uses_the_hash_tag_and_is_binary_safe)
     freeReplyObject(rep);
     rep = cmd("GET %b", "pfx:{weather}:fence", strlen("pfx:{weather}:fence"));
     ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
-    ck_assert_uint_eq(strtoull(rep->str, NULL, 10), r.reply.token);
+    /* A token is the fence counter's new value, salted in its low 16 bits. */
+    ck_assert_uint_eq(strtoull(rep->str, NULL, 10), r.reply.token >> 16);
     freeReplyObject(rep);
 
     /* The bytes after the NUL are part of the key: "a" is another key. */
@@ -263,6 +264,28 @@ START_TEST(a_lost_lease_fences_the_first_store_out)
     release(&v);
     jc_entry_unref(stale);
     jc_entry_unref(fresh);
+}
+END_TEST
+
+/* A failover that loses the lock and the fence counter's last increment
+ * (Redis replicates asynchronously): the next holder draws the same counter
+ * value, yet its token differs (salt), so the lost holder stays fenced. */
+START_TEST(a_counter_lost_in_a_failover_does_not_repeat_a_token)
+{
+    struct jc_store_key k = {"c", "key", 3};
+    struct res first = acquire(fx.a, &k);
+    ck_assert_int_eq(first.reply.state, JC_STORE_ACQUIRED);
+    /* What the new primary would hold: no lock, the counter one step back. */
+    const char key[] = "pfx:{c}:k:key";
+    freeReplyObject(cmd("DEL %b", key, sizeof(key) - 1));
+    freeReplyObject(cmd("DECR %b", "pfx:{c}:fence", strlen("pfx:{c}:fence")));
+    struct res second = acquire(fx.b, &k);
+    ck_assert_int_eq(second.reply.state, JC_STORE_ACQUIRED);
+    ck_assert_uint_eq(second.reply.token >> 16, first.reply.token >> 16);
+    ck_assert_uint_ne(second.reply.token, first.reply.token);
+    struct jc_entry *stale = make_entry("stale");
+    ck_assert_int_eq(do_commit(fx.a, &k, first.reply.token, stale, -1), JC_ERR_FENCED);
+    jc_entry_unref(stale);
 }
 END_TEST
 
@@ -385,6 +408,7 @@ static Suite *store_redis_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, a_lost_lease_fences_the_first_store_out);
     tcase_add_test(tc, tokens_strictly_increase_across_stores_and_keys);
+    tcase_add_test(tc, a_counter_lost_in_a_failover_does_not_repeat_a_token);
     suite_add_tcase(s, tc);
     tc = tcase_create("expiry");
     tcase_add_checked_fixture(tc, setup, teardown);
