@@ -144,46 +144,6 @@ START_TEST(user_and_password_authenticate)
 }
 END_TEST
 
-START_TEST(every_instance_receives_every_event_after_publish_returns)
-{
-    struct fixture f;
-    struct seen sa = {0}, sb = {0};
-    fixture_init(&f, TOKEN);
-    struct jc_broker *a = open_broker(&f, &sa);
-    struct jc_broker *b = open_broker(&f, &sb);
-    struct jc_event done = done_event("london", 6, 77, "replica-a");
-    struct jc_event inval = {.kind = JC_EVENT_INVALIDATE,
-                             .cache = "weather",
-                             .key = "paris",
-                             .key_len = 5,
-                             .origin = "replica-b"};
-    ck_assert_int_eq(jc_broker_publish(a, &done), JC_OK);
-    ck_assert_int_eq(jc_broker_publish(b, &inval), JC_OK);
-    /* Callback rule: nothing is delivered from inside publish. */
-    ck_assert_uint_eq(sa.count + sb.count, 0);
-    jc_test_seen_expect(&sa, 2);
-    jc_test_seen_expect(&sb, 2);
-    ck_assert(jc_test_loop_until(f.loop, &sa.done, 3000));
-    ck_assert(jc_test_loop_until(f.loop, &sb.done, 3000));
-    struct seen *both[2] = {&sa, &sb};
-    for (int i = 0; i < 2; i++) {
-        struct seen *s = both[i];
-        ck_assert_uint_eq(s->count, 2);
-        for (size_t j = 0; j < 2; j++) {
-            bool is_done = s->ev[j].kind == JC_EVENT_DONE;
-            ck_assert_str_eq(s->ev[j].cache, "weather");
-            ck_assert_str_eq(s->ev[j].origin, is_done ? "replica-a" : "replica-b");
-            ck_assert_uint_eq(s->ev[j].token, is_done ? 77 : 0);
-            ck_assert(s->ev[j].ok == is_done);
-            ck_assert_mem_eq(s->ev[j].key, is_done ? "london" : "paris", is_done ? 6 : 5);
-        }
-    }
-    jc_broker_close(a);
-    jc_broker_close(b);
-    fixture_done(&f);
-}
-END_TEST
-
 START_TEST(hostile_keys_arrive_byte_for_byte)
 {
     static const char long_key_fill = '.';
@@ -362,7 +322,6 @@ static Suite *broker_nats_suite(void)
     tcase_add_test(tc, user_and_password_authenticate);
     suite_add_tcase(s, tc);
     tc = tcase_create("delivery");
-    tcase_add_test(tc, every_instance_receives_every_event_after_publish_returns);
     tcase_add_test(tc, hostile_keys_arrive_byte_for_byte);
     tcase_add_test(tc, malformed_messages_are_dropped_and_later_events_still_arrive);
     tcase_add_test(tc, subject_prefix_separates_deployments_and_bad_settings_fail);
