@@ -321,6 +321,14 @@ class ClusterTestCase(harness.E2ETestCase):
         return cls._track_class(RestartableNats(**kw))
 
     @classmethod
+    def start_class_broker(cls, kind):
+        """The broker config of kind "nats" (starting a nats-server for the
+        class) or "redis" (pub/sub on the store's Redis)."""
+        if kind == "nats":
+            return nats_broker(cls.start_class_nats())
+        return redis_broker()
+
+    @classmethod
     def start_class_replicas(cls, n, caches, store, broker, **top):
         cfg = harness.jcached_config(caches, store=store, broker=broker, **top)
         return [cls.start_class_jcached(cfg) for _ in range(n)]

@@ -32,10 +32,7 @@ class CollapseBase:
         super().setUpClass()
         cls.origin = cls.start_class_origin()
         cls.redis = cls.start_class_redis()
-        if cls.broker_kind == "nats":
-            broker = cluster.nats_broker(cls.start_class_nats())
-        else:
-            broker = cluster.redis_broker()
+        broker = cls.start_class_broker(cls.broker_kind)
         cls.replicas = cls.start_class_replicas(
             3, [cluster.replica_cache("c", cls.origin, "?delay_ms=%d" % DELAY_MS)],
             cluster.redis_store(cls.redis), broker)
