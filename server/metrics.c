@@ -17,34 +17,31 @@ static void header(struct jc_buf *out, const char *name, const char *type, const
     jc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void sample(struct jc_buf *out, const char *name, const char *label, const char *value,
+                   uint64_t n)
+{
+    jc_buf_printf(out, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)n);
+}
+
 static void render_requests(struct jc_buf *out, const struct jc_engine_stats *s)
 {
     header(out, "jcached_requests_total", "counter",
            "Cache requests by result (l1_hit, hit, miss, collapsed, error).");
-    jc_buf_printf(out, "jcached_requests_total{result=\"l1_hit\"} %llu\n",
-                  (unsigned long long)s->requests_l1_hit);
-    jc_buf_printf(out, "jcached_requests_total{result=\"hit\"} %llu\n",
-                  (unsigned long long)s->requests_hit);
-    jc_buf_printf(out, "jcached_requests_total{result=\"miss\"} %llu\n",
-                  (unsigned long long)s->requests_miss);
-    jc_buf_printf(out, "jcached_requests_total{result=\"collapsed\"} %llu\n",
-                  (unsigned long long)s->requests_collapsed);
-    jc_buf_printf(out, "jcached_requests_total{result=\"error\"} %llu\n",
-                  (unsigned long long)s->requests_error);
+    sample(out, "jcached_requests_total", "result", "l1_hit", s->requests_l1_hit);
+    sample(out, "jcached_requests_total", "result", "hit", s->requests_hit);
+    sample(out, "jcached_requests_total", "result", "miss", s->requests_miss);
+    sample(out, "jcached_requests_total", "result", "collapsed", s->requests_collapsed);
+    sample(out, "jcached_requests_total", "result", "error", s->requests_error);
 }
 
 static void render_fetches(struct jc_buf *out, const struct jc_engine_stats *s)
 {
     header(out, "jcached_upstream_fetches_total", "counter",
            "Upstream fetches by outcome (stored, not_stored, failed, fenced).");
-    jc_buf_printf(out, "jcached_upstream_fetches_total{outcome=\"stored\"} %llu\n",
-                  (unsigned long long)s->fetches_stored);
-    jc_buf_printf(out, "jcached_upstream_fetches_total{outcome=\"not_stored\"} %llu\n",
-                  (unsigned long long)s->fetches_not_stored);
-    jc_buf_printf(out, "jcached_upstream_fetches_total{outcome=\"failed\"} %llu\n",
-                  (unsigned long long)s->fetches_failed);
-    jc_buf_printf(out, "jcached_upstream_fetches_total{outcome=\"fenced\"} %llu\n",
-                  (unsigned long long)s->fetches_fenced);
+    sample(out, "jcached_upstream_fetches_total", "outcome", "stored", s->fetches_stored);
+    sample(out, "jcached_upstream_fetches_total", "outcome", "not_stored", s->fetches_not_stored);
+    sample(out, "jcached_upstream_fetches_total", "outcome", "failed", s->fetches_failed);
+    sample(out, "jcached_upstream_fetches_total", "outcome", "fenced", s->fetches_fenced);
     header(out, "jcached_upstream_fetch_duration_seconds", "histogram",
            "Duration of upstream fetches.");
     for (int i = 0; i < 12; i++) {
