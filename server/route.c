@@ -81,6 +81,25 @@ void jc_route_clear(struct jc_route *route)
     memset(route, 0, sizeof(*route));
 }
 
+bool jc_route_query_param(const char *query, const char *name, const char **value, size_t *len)
+{
+    size_t name_len = strlen(name);
+    const char *p = query;
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, '&');
+        size_t param_len = end != NULL ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', param_len);
+        size_t key_len = eq != NULL ? (size_t)(eq - p) : param_len;
+        if (key_len == name_len && memcmp(p, name, name_len) == 0) {
+            *value = eq != NULL ? eq + 1 : NULL;
+            *len = eq != NULL ? param_len - key_len - 1 : 0;
+            return true;
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
 enum jc_err jc_route_parse_timeout(const char *raw, size_t len, uint64_t *ms)
 {
     char *val;

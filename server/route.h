@@ -1,7 +1,7 @@
 /* server/route.h: what a request asks for, from its raw path and headers.
  *
- * Pure string functions, kept apart from the libmicrohttpd plumbing of
- * server/http.c so they can be tested one by one.  The path is the raw,
+ * Pure string functions, kept apart from the connection plumbing of
+ * server/conn.c and server/http.c so they can be tested one by one.  The path is the raw,
  * still percent-encoded one: each segment is decoded on its own, so "%2F"
  * stays inside a key.  Thread-safe. */
 #ifndef JC_SERVER_ROUTE_H
@@ -39,6 +39,11 @@ struct jc_route {
  * with jc_route_clear. */
 void jc_route_parse(const char *path, struct jc_route *out);
 void jc_route_clear(struct jc_route *route);
+
+/* Finds the first parameter called name in a raw query string ("a=1&b=2",
+ * may be NULL).  Returns false when there is none; else *value points into
+ * query at its raw value (NULL, length 0, for a name without '='). */
+bool jc_route_query_param(const char *query, const char *name, const char **value, size_t *len);
 
 /* Parses the raw (percent-encoded) value of the timeout_ms parameter: a
  * non-negative decimal integer, saturating rather than overflowing.

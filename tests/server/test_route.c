@@ -190,6 +190,27 @@ START_TEST(bearer_token_must_match_exactly)
 }
 END_TEST
 
+START_TEST(query_param_finds_the_first_exact_name)
+{
+    const char *v;
+    size_t n;
+    ck_assert(jc_route_query_param("timeout_ms=50", "timeout_ms", &v, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert(memcmp(v, "50", 2) == 0);
+    ck_assert(jc_route_query_param("x=1&timeout_ms=7&timeout_ms=9", "timeout_ms", &v, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert(v[0] == '7');
+    ck_assert(jc_route_query_param("a&timeout_ms", "timeout_ms", &v, &n));
+    ck_assert_ptr_null(v);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(jc_route_query_param("timeout_ms=", "timeout_ms", &v, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert(!jc_route_query_param("xtimeout_ms=1&timeout_msx=2", "timeout_ms", &v, &n));
+    ck_assert(!jc_route_query_param("", "timeout_ms", &v, &n));
+    ck_assert(!jc_route_query_param(NULL, "timeout_ms", &v, &n));
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -209,6 +230,7 @@ static Suite *route_suite(void)
     tcase_add_test(params, only_if_cached_is_a_directive_not_a_substring);
     tcase_add_test(params, if_none_match_uses_weak_comparison_and_lists);
     tcase_add_test(params, bearer_token_must_match_exactly);
+    tcase_add_test(params, query_param_finds_the_first_exact_name);
     suite_add_tcase(s, params);
     return s;
 }
