@@ -22,7 +22,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config check python3 uthash-dev \
-      libmicrohttpd-dev libhiredis-dev libnats-dev libjansson-dev \
+      libhttp-parser-dev libmicrohttpd-dev libhiredis-dev libnats-dev libjansson-dev \
       libcurl4-openssl-dev libevent-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -33,10 +33,12 @@ RUN cmake -S . -B build -DJC_WERROR=ON \
 
 FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
+# libmicrohttpd12 is for jc-origin (the demo upstream) only; jcached does not link it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libevent-2.1-7 libevent-pthreads-2.1-7 libhiredis0.14 libnats3.4 libjansson4 \
-      libmicrohttpd12 libcurl4 ca-certificates curl \
+      libhttp-parser2.9 libcurl4 ca-certificates curl \
+      libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 jcached \
  && useradd --system --uid 10001 --gid jcached --no-create-home \

@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 JOBS       ?= 2
 CONFIG     ?= config/jcached.example.json
 
-DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libnats-dev \
+DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libhttp-parser-dev libhiredis-dev libnats-dev \
                libjansson-dev libcurl4-openssl-dev libevent-dev uthash-dev check python3 curl \
                redis-server redis-sentinel nats-server
 

@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${JC_BENCH_BUILD:-$ROOT/build-bench}
 
-PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev libnats-dev
+PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libhttp-parser-dev libhiredis-dev libnats-dev
           libjansson-dev libcurl4-openssl-dev libevent-dev check python3 uthash-dev
           redis-server nats-server nginx-light varnish wrk util-linux"
 

@@ -1,25 +1,21 @@
-/* server/http.c: libmicrohttpd front, routing, and the jc_err -> HTTP table.
+/* server/http.c: routing, answers, and the jc_err -> HTTP table.
  *
- * MHD runs in "external epoll" mode: the loop watches MHD's epoll descriptor
- * and calls MHD_run() when it is readable, and a timer follows
- * MHD_get_timeout().  MHD's own unescaping is replaced by the identity, so
- * server/route.c sees the raw path and decodes each segment itself: "%2F"
- * stays inside a key.
+ * server/conn.c reads the requests; this file decides what each one gets.
+ * The path stays raw (percent-encoded): server/route.c decodes each segment
+ * itself, so "%2F" stays inside a key.
  *
- * Every request owns one struct request, created on MHD's first call and
- * freed in the request-completed callback, which also forgets an engine wait
- * still attached (a client gone while the daemon stops).  A request that
- * must wait is suspended; the engine's callback builds the response, stores
- * it in the request and resumes the connection; MHD then calls the handler
- * again, which queues it.  Value responses hold a reference to their entry
- * until MHD destroys them; those answered at once are shared through a small
- * table of prebuilt responses, swept every second of entries nobody else
- * holds.  Event thread only. */
+ * Every request being answered owns one struct request, created when its
+ * connection hands it over and freed when it is answered (or when its
+ * client goes away: its engine wait is then cancelled).  A request that
+ * must wait is kept in a list, so that a shutdown can answer all of them.
+ * Value responses hold a reference to their entry until they are freed; they
+ * are shared through a small table of prebuilt responses (one per entry,
+ * source and second of Age), swept every second of entries nobody else
+ * holds, so a hit, or a thousand waiters woken at once, allocate nothing
+ * per request.  Event thread only. */
 #include "server/http.h"
 
-#include <arpa/inet.h>
-#include <event2/event.h>
-#include <microhttpd.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,7 +31,9 @@
 #include "core/loop.h"
 #include "core/mem.h"
 #include "core/store/store.h"
+#include "server/conn.h"
 #include "server/metrics.h"
+#include "server/response.h"
 #include "server/route.h"
 
 #define JC_HTTP_HIT_SLOTS 256
@@ -45,18 +43,15 @@ struct hit_slot {
     struct jc_entry *entry;
     enum jc_source source;
     uint64_t age_s;
-    struct MHD_Response *response;
+    struct jc_response *response;
 };
 
 struct jc_http {
     struct jc_http_deps deps;
-    struct MHD_Daemon *daemon;
-    struct event *ev_io;
-    struct event *ev_timer;
+    struct jc_conns *conns;
     char *caches_json;
     size_t caches_json_len;
-    size_t in_flight;
-    struct request *suspended; /* list of suspended requests */
+    struct request *waiting; /* requests waiting for the engine */
     int port;
     struct jc_metrics_http counters;
     struct hit_slot hits[JC_HTTP_HIT_SLOTS];
@@ -65,17 +60,14 @@ struct jc_http {
 
 struct request {
     struct jc_http *http;
-    struct MHD_Connection *conn;
-    struct jc_engine_wait *wait;   /* the engine call this request waits for */
-    struct MHD_Response *response; /* ready to queue after a resume */
-    unsigned int status;
+    struct jc_conn *conn;
+    struct jc_engine_wait *wait; /* the engine call this request waits for */
     int cache;
     char *key;
     size_t key_len;
-    bool routed;
-    bool suspended;
+    bool waiting;
     char *if_none_match;
-    struct request *prev; /* in http->suspended while suspended */
+    struct request *prev; /* in http->waiting while waiting */
     struct request *next;
 };
 
@@ -85,25 +77,25 @@ static unsigned int err_status(enum jc_err err)
 {
     switch (err) {
     case JC_OK:
-        return MHD_HTTP_OK;
+        return 200;
     case JC_ERR_INVALID:
-        return MHD_HTTP_BAD_REQUEST;
+        return 400;
     case JC_ERR_NOT_FOUND:
-        return MHD_HTTP_NOT_FOUND;
+        return 404;
     case JC_ERR_TOO_LARGE:
     case JC_ERR_UPSTREAM:
-        return MHD_HTTP_BAD_GATEWAY;
+        return 502;
     case JC_ERR_WAIT_TIMEOUT:
     case JC_ERR_UPSTREAM_TIMEOUT:
     case JC_ERR_NOT_CACHED:
-        return MHD_HTTP_GATEWAY_TIMEOUT;
+        return 504;
     case JC_ERR_STORE:
     case JC_ERR_BROKER:
     case JC_ERR_FENCED:
     case JC_ERR_SHUTDOWN:
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
+        return 503;
     }
-    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return 500;
 }
 
 /* ---- JSON output ---- */
@@ -164,22 +156,23 @@ static void json_string(struct jc_buf *b, const char *s, size_t len)
 
 /* ---- responses ---- */
 
-static struct MHD_Response *response_from_buf(struct jc_buf *b)
+static struct jc_response *response_from_buf(unsigned int status, struct jc_buf *b)
 {
-    size_t len;
-    char *data = jc_buf_take(b, &len);
-    return MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    struct jc_response *resp = jc_response_new(status);
+    jc_response_take_body(resp, b);
+    return resp;
 }
 
-static struct MHD_Response *json_response(struct jc_buf *b)
+static struct jc_response *json_response(unsigned int status, struct jc_buf *b)
 {
-    struct MHD_Response *resp = response_from_buf(b);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    struct jc_response *resp = response_from_buf(status, b);
+    jc_response_add_header(resp, "Content-Type", "application/json");
     return resp;
 }
 
 /* A JSON error {"error": code, "message": text}. */
-static struct MHD_Response *error_response(const char *code, const char *message)
+static struct jc_response *error_response(unsigned int status, const char *code,
+                                          const char *message)
 {
     struct jc_buf b;
     jc_buf_init(&b, 0);
@@ -188,15 +181,15 @@ static struct MHD_Response *error_response(const char *code, const char *message
     jc_buf_add(&b, ",\"message\":", 11);
     json_string(&b, message, strlen(message));
     jc_buf_add(&b, "}\n", 2);
-    return json_response(&b);
+    return json_response(status, &b);
 }
 
-static void unlink_suspended(struct request *r)
+static void unlink_waiting(struct request *r)
 {
     if (r->prev != NULL) {
         r->prev->next = r->next;
     } else {
-        r->http->suspended = r->next;
+        r->http->waiting = r->next;
     }
     if (r->next != NULL) {
         r->next->prev = r->prev;
@@ -205,32 +198,34 @@ static void unlink_suspended(struct request *r)
     r->next = NULL;
 }
 
-/* Queues resp now, or keeps it for the resume when r is suspended. */
-static void request_reply(struct request *r, unsigned int status, struct MHD_Response *resp)
+static void request_free(struct request *r)
 {
-    jc_metrics_http_count(&r->http->counters, status);
-    if (r->suspended) {
-        r->status = status;
-        r->response = resp;
-        r->suspended = false;
-        unlink_suspended(r);
-        MHD_resume_connection(r->conn);
-        /* MHD notices resumed connections only in MHD_run(): run it soon. */
-        event_active(r->http->ev_timer, EV_TIMEOUT, 0);
-        return;
+    if (r->waiting) {
+        unlink_waiting(r);
     }
-    MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
+    free(r->key);
+    free(r->if_none_match);
+    free(r);
+}
+
+/* Sends resp (taken) as r's answer; r is freed. */
+static void request_reply(struct request *r, struct jc_response *resp)
+{
+    jc_metrics_http_count(&r->http->counters, jc_response_status(resp));
+    struct jc_conn *conn = r->conn;
+    request_free(r);
+    jc_conn_reply(conn, resp);
+    jc_response_unref(resp);
 }
 
 static void reply_error(struct request *r, unsigned int status, const char *code,
                         const char *message)
 {
-    struct MHD_Response *resp = error_response(code, message);
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    struct jc_response *resp = error_response(status, code, message);
+    if (status == 503) {
+        jc_response_add_header(resp, "Retry-After", "1");
     }
-    request_reply(r, status, resp);
+    request_reply(r, resp);
 }
 
 static void reply_err(struct request *r, enum jc_err err)
@@ -240,13 +235,13 @@ static void reply_err(struct request *r, enum jc_err err)
 
 static void reply_method_not_allowed(struct request *r, const char *allow)
 {
-    struct MHD_Response *resp =
-        error_response("method_not_allowed", "this method is not allowed on this resource");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    request_reply(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    struct jc_response *resp =
+        error_response(405, "method_not_allowed", "this method is not allowed on this resource");
+    jc_response_add_header(resp, "Allow", allow);
+    request_reply(r, resp);
 }
 
-static void add_cache_status(struct MHD_Response *resp, const struct jc_entry *e,
+static void add_cache_status(struct jc_response *resp, const struct jc_entry *e,
                              enum jc_source source)
 {
     char value[128];
@@ -261,7 +256,7 @@ static void add_cache_status(struct MHD_Response *resp, const struct jc_entry *e
         snprintf(value, sizeof(value), "jcached; fwd=uri-miss; fwd-status=%d; %s", e->status,
                  source == JC_SOURCE_FETCHED ? "stored" : "collapsed");
     }
-    MHD_add_response_header(resp, "Cache-Status", value);
+    jc_response_add_header(resp, "Cache-Status", value);
 }
 
 static void release_entry(void *cls)
@@ -276,35 +271,30 @@ static uint64_t entry_age_s(const struct jc_http *h, const struct jc_entry *e)
 }
 
 /* Returns new: the response for value e.  The response holds a reference
- * to e until MHD destroys it, so its body stays valid however long the
+ * to e until it is freed, so its body stays valid however long the
  * sending takes. */
-static struct MHD_Response *entry_response(const struct jc_http *h, struct jc_entry *e,
-                                           enum jc_source source, bool not_modified)
+static struct jc_response *entry_response(const struct jc_http *h, struct jc_entry *e,
+                                          enum jc_source source, bool not_modified)
 {
-    struct MHD_Response *resp;
-    if (not_modified) {
-        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else {
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(
-            e->body_len, e->body, release_entry, jc_entry_ref(e));
+    struct jc_response *resp = jc_response_new(not_modified ? 304 : (unsigned int)e->status);
+    if (!not_modified) {
+        jc_response_borrow_body(resp, e->body, e->body_len, release_entry, jc_entry_ref(e));
     }
     for (int i = 0; i < JC_HDR_COUNT; i++) {
         if (e->headers[i] != NULL && (!not_modified || i == JC_HDR_ETAG)) {
-            MHD_add_response_header(resp, jc_entry_header_name(i), e->headers[i]);
+            jc_response_add_header(resp, jc_entry_header_name(i), e->headers[i]);
         }
     }
     char age[32];
     snprintf(age, sizeof(age), "%llu", (unsigned long long)entry_age_s(h, e));
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, age);
+    jc_response_add_header(resp, "Age", age);
     add_cache_status(resp, e, source);
     return resp;
 }
 
 static void slot_clear(struct hit_slot *slot)
 {
-    if (slot->response != NULL) {
-        MHD_destroy_response(slot->response);
-    }
+    jc_response_unref(slot->response);
     jc_entry_unref(slot->entry);
     memset(slot, 0, sizeof(*slot));
 }
@@ -323,13 +313,14 @@ static void on_sweep(void *arg)
     jc_timer_start(h->sweep, 1000);
 }
 
-/* Returns borrowed (valid until the slot is reused; queueing takes MHD's own
- * reference): the response for e as source, built once per entry, source and
- * second of Age and shared by every connection that answers with it at once
- * (MHD responses are refcounted), so an L1 hit allocates nothing per request.  The slot keeps a
- * reference to its entry, so an entry's address cannot be reused while a slot names it. */
-static struct MHD_Response *shared_response(struct jc_http *h, struct jc_entry *e,
-                                            enum jc_source source)
+/* Returns borrowed (valid until the slot is reused; a connection that must
+ * keep it takes its own reference): the response for e as source, built once
+ * per entry, source and second of Age and shared by every request answered
+ * with it, so an L1 hit allocates nothing per request.  The slot keeps a
+ * reference to its entry, so an entry's address cannot be reused while a
+ * slot names it. */
+static struct jc_response *shared_response(struct jc_http *h, struct jc_entry *e,
+                                           enum jc_source source)
 {
     size_t i = ((uintptr_t)e / sizeof(void *) + (size_t)source) % JC_HTTP_HIT_SLOTS;
     struct hit_slot *slot = &h->hits[i];
@@ -355,14 +346,9 @@ static void reply_entry(struct request *r, struct jc_entry *e, enum jc_source so
                         e->status >= 200 && e->status < 300 &&
                         jc_route_etag_matches(r->if_none_match, e->headers[JC_HDR_ETAG]);
     if (not_modified) {
-        request_reply(r, MHD_HTTP_NOT_MODIFIED, entry_response(r->http, e, source, true));
-    } else if (r->suspended) {
-        /* Queued only after the resume, when a shared slot may have been
-         * reused: this request gets a response of its own. */
-        request_reply(r, (unsigned int)e->status, entry_response(r->http, e, source, false));
+        request_reply(r, entry_response(r->http, e, source, true));
     } else {
-        jc_metrics_http_count(&r->http->counters, (unsigned int)e->status);
-        MHD_queue_response(r->conn, (unsigned int)e->status, shared_response(r->http, e, source));
+        request_reply(r, jc_response_ref(shared_response(r->http, e, source)));
     }
 }
 
@@ -384,7 +370,7 @@ static void reply_key_status(struct request *r, unsigned int code, const char *s
         jc_buf_add(&b, ",\"ttl_ms\":null", 14);
     }
     jc_buf_add(&b, "}\n", 2);
-    request_reply(r, code, json_response(&b));
+    request_reply(r, json_response(code, &b));
 }
 
 /* ---- engine callbacks ---- */
@@ -398,8 +384,7 @@ static void on_outcome(void *arg, const struct jc_outcome *o)
     } else if (o->entry != NULL) {
         reply_entry(r, o->entry, o->source);
     } else {
-        request_reply(r, MHD_HTTP_NO_CONTENT,
-                      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+        request_reply(r, jc_response_new(204));
     }
 }
 
@@ -412,9 +397,9 @@ static void on_post_outcome(void *arg, const struct jc_outcome *o)
         return;
     }
     if (o->status == JC_KEY_EXISTS) {
-        reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
+        reply_key_status(r, 200, "EXISTS", false, -1);
     } else {
-        reply_key_status(r, MHD_HTTP_ACCEPTED, "PENDING", false, -1);
+        reply_key_status(r, 202, "PENDING", false, -1);
     }
 }
 
@@ -427,7 +412,7 @@ static void on_key_status(void *arg, enum jc_err err, enum jc_key_status status,
         return;
     }
     static const char *const names[] = {"EMPTY", "PENDING", "EXISTS"};
-    reply_key_status(r, MHD_HTTP_OK, names[status], true, status == JC_KEY_EXISTS ? ttl_ms : -1);
+    reply_key_status(r, 200, names[status], true, status == JC_KEY_EXISTS ? ttl_ms : -1);
 }
 
 /* ---- request parameters ---- */
@@ -435,74 +420,82 @@ static void on_key_status(void *arg, enum jc_err err, enum jc_key_status status,
 /* The client's wait in ms: timeout_ms, else Prefer: wait=N, else the cache's
  * default; never above max_wait_timeout_ms.  JC_ERR_INVALID for a bad
  * timeout_ms. */
-static enum jc_err request_timeout(struct request *r, const struct jc_cache_config *c,
-                                   uint64_t *out)
+static enum jc_err request_timeout(const struct jc_wire_request *req,
+                                   const struct jc_cache_config *c, uint64_t *out)
 {
     const char *raw = NULL;
     size_t raw_len = 0;
     uint64_t ms = c->wait_timeout_ms;
-    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "timeout_ms", 10, &raw,
-                                      &raw_len) == MHD_YES) {
+    if (jc_route_query_param(req->query, "timeout_ms", &raw, &raw_len)) {
         if (jc_route_parse_timeout(raw, raw_len, &ms) != JC_OK) {
             return JC_ERR_INVALID;
         }
     } else {
-        jc_route_prefer_wait(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Prefer"), &ms);
+        jc_route_prefer_wait(req->headers[JC_WIRE_PREFER], &ms);
     }
     *out = ms < c->max_wait_timeout_ms ? ms : c->max_wait_timeout_ms;
     return JC_OK;
 }
 
-static bool authorized(struct request *r)
+static bool authorized(const struct request *r, const struct jc_wire_request *req)
 {
-    return jc_route_bearer_ok(
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"),
-        r->http->deps.config->admin_token);
+    return jc_route_bearer_ok(req->headers[JC_WIRE_AUTHORIZATION],
+                              r->http->deps.config->admin_token);
 }
 
 static void reply_unauthorized(struct request *r)
 {
-    struct MHD_Response *resp =
-        error_response("unauthorized", "this call needs Authorization: Bearer <admin token>");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    request_reply(r, MHD_HTTP_UNAUTHORIZED, resp);
+    struct jc_response *resp =
+        error_response(401, "unauthorized", "this call needs Authorization: Bearer <admin token>");
+    jc_response_add_header(resp, "WWW-Authenticate", "Bearer");
+    request_reply(r, resp);
 }
 
 /* ---- routes ---- */
 
-static void suspend(struct request *r)
+/* r waits for the engine; its client may leave meanwhile (on_gone). */
+static void request_wait(struct request *r)
 {
-    r->suspended = true;
-    r->next = r->http->suspended;
+    r->waiting = true;
+    r->next = r->http->waiting;
     if (r->next != NULL) {
         r->next->prev = r;
     }
-    r->http->suspended = r;
-    MHD_suspend_connection(r->conn);
+    r->http->waiting = r;
+    jc_conn_attach(r->conn, r);
 }
 
-static void route_value(struct request *r, const char *method)
+static bool method_is(const struct jc_wire_request *req, const char *name)
+{
+    return strcmp(req->method, name) == 0;
+}
+
+static bool method_reads(const struct jc_wire_request *req)
+{
+    return method_is(req, "GET") || method_is(req, "HEAD");
+}
+
+static void route_value(struct request *r, const struct jc_wire_request *req)
 {
     struct jc_engine *engine = r->http->deps.engine;
     const struct jc_cache_config *c = jc_engine_cache(engine, r->cache);
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    bool post = strcmp(method, "POST") == 0;
-    bool del = strcmp(method, "DELETE") == 0;
+    bool get = method_reads(req);
+    bool post = method_is(req, "POST");
+    bool del = method_is(req, "DELETE");
     if (!get && !post && !del) {
         reply_method_not_allowed(r, "GET, HEAD, POST, DELETE");
         return;
     }
-    if ((post || del) && !authorized(r)) {
+    if ((post || del) && !authorized(r, req)) {
         reply_unauthorized(r);
         return;
     }
     uint64_t timeout;
-    if (request_timeout(r, c, &timeout) != JC_OK) {
-        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
-                    "timeout_ms must be a non-negative integer");
+    if (request_timeout(req, c, &timeout) != JC_OK) {
+        reply_error(r, 400, "bad_request", "timeout_ms must be a non-negative integer");
         return;
     }
-    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *inm = req->headers[JC_WIRE_IF_NONE_MATCH];
     if (inm != NULL) {
         r->if_none_match = jc_xstrdup(inm);
     }
@@ -510,7 +503,7 @@ static void route_value(struct request *r, const char *method)
         struct jc_entry *hit = jc_engine_l1_lookup(engine, r->cache, r->key, r->key_len);
         if (hit != NULL) {
             if (post) {
-                reply_key_status(r, MHD_HTTP_OK, "EXISTS", false, -1);
+                reply_key_status(r, 200, "EXISTS", false, -1);
             } else {
                 reply_entry(r, hit, JC_SOURCE_L1);
             }
@@ -520,8 +513,7 @@ static void route_value(struct request *r, const char *method)
     }
     enum jc_engine_op op = del    ? JC_OP_DELETE
                            : post ? JC_OP_POST
-                           : jc_route_only_if_cached(MHD_lookup_connection_value(
-                                 r->conn, MHD_HEADER_KIND, "Cache-Control"))
+                           : jc_route_only_if_cached(req->headers[JC_WIRE_CACHE_CONTROL])
                                ? JC_OP_GET
                                : JC_OP_BUILD;
     enum jc_err err = jc_engine_start(engine, r->cache, r->key, r->key_len, op, timeout,
@@ -530,16 +522,16 @@ static void route_value(struct request *r, const char *method)
         reply_err(r, err);
         return;
     }
-    suspend(r);
+    request_wait(r);
 }
 
-static void route_status(struct request *r, const char *method)
+static void route_status(struct request *r, const struct jc_wire_request *req)
 {
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    if (!method_reads(req)) {
         reply_method_not_allowed(r, "GET, HEAD");
         return;
     }
-    if (!authorized(r)) {
+    if (!authorized(r, req)) {
         reply_unauthorized(r);
         return;
     }
@@ -549,28 +541,28 @@ static void route_status(struct request *r, const char *method)
         reply_err(r, err);
         return;
     }
-    suspend(r);
+    request_wait(r);
 }
 
 /* /caches/<name>/<key>[/status]: the cache must exist, then the key be valid. */
-static void route_key(struct request *r, struct jc_route *route, const char *method)
+static void route_key(struct request *r, struct jc_route *route, const struct jc_wire_request *req)
 {
     r->cache = jc_engine_find_cache(r->http->deps.engine, route->cache);
     if (r->cache < 0) {
-        reply_error(r, MHD_HTTP_NOT_FOUND, "unknown_cache", "no cache of that name");
+        reply_error(r, 404, "unknown_cache", "no cache of that name");
         return;
     }
     if (route->key == NULL) {
-        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", route->why);
+        reply_error(r, 400, "bad_request", route->why);
         return;
     }
     r->key = route->key;
     r->key_len = route->key_len;
     route->key = NULL;
     if (route->kind == JC_ROUTE_STATUS) {
-        route_status(r, method);
+        route_status(r, req);
     } else {
-        route_value(r, method);
+        route_value(r, req);
     }
 }
 
@@ -582,15 +574,14 @@ static void route_readyz(struct request *r)
         struct jc_buf b;
         jc_buf_init(&b, 0);
         jc_buf_printf(&b, "{\"status\":\"ready\",\"store\":\"up\",\"broker\":\"up\"}\n");
-        request_reply(r, MHD_HTTP_OK, json_response(&b));
+        request_reply(r, json_response(200, &b));
         return;
     }
     char msg[128];
     snprintf(msg, sizeof(msg), "store %s (%s), broker %s (%s)", store_up ? "up" : "down",
              jc_store_name(r->http->deps.store), broker_up ? "up" : "down",
              jc_broker_name(r->http->deps.broker));
-    reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                store_up ? "broker_unavailable" : "store_unavailable", msg);
+    reply_error(r, 503, store_up ? "broker_unavailable" : "store_unavailable", msg);
 }
 
 static void route_metrics(struct request *r)
@@ -601,10 +592,9 @@ static void route_metrics(struct request *r)
     jc_buf_init(&b, 0);
     jc_metrics_render(&b, &stats, &r->http->counters, jc_store_is_ready(r->http->deps.store),
                       jc_broker_is_ready(r->http->deps.broker));
-    struct MHD_Response *resp = response_from_buf(&b);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8");
-    request_reply(r, MHD_HTTP_OK, resp);
+    struct jc_response *resp = response_from_buf(200, &b);
+    jc_response_add_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    request_reply(r, resp);
 }
 
 static void route_service(struct request *r, enum jc_route_kind kind)
@@ -614,7 +604,7 @@ static void route_service(struct request *r, enum jc_route_kind kind)
         struct jc_buf b;
         jc_buf_init(&b, 0);
         jc_buf_printf(&b, "{\"status\":\"ok\"}\n");
-        request_reply(r, MHD_HTTP_OK, json_response(&b));
+        request_reply(r, json_response(200, &b));
         break;
     }
     case JC_ROUTE_READYZ:
@@ -624,35 +614,35 @@ static void route_service(struct request *r, enum jc_route_kind kind)
         route_metrics(r);
         break;
     default: {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-            r->http->caches_json_len, r->http->caches_json, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        request_reply(r, MHD_HTTP_OK, resp);
+        struct jc_response *resp = jc_response_new(200);
+        jc_response_borrow_body(resp, r->http->caches_json, r->http->caches_json_len, NULL, NULL);
+        jc_response_add_header(resp, "Content-Type", "application/json");
+        request_reply(r, resp);
         break;
     }
     }
 }
 
-static void route(struct request *r, const char *url, const char *method)
+static void route(struct request *r, const struct jc_wire_request *req)
 {
     struct jc_route route;
-    jc_route_parse(url, &route);
+    jc_route_parse(req->path, &route);
     switch (route.kind) {
     case JC_ROUTE_NOT_FOUND:
-        reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+        reply_error(r, 404, "not_found", "no such route");
         break;
     case JC_ROUTE_BAD:
-        reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", route.why);
+        reply_error(r, 400, "bad_request", route.why);
         break;
     case JC_ROUTE_VALUE:
     case JC_ROUTE_STATUS:
-        route_key(r, &route, method);
+        route_key(r, &route, req);
         break;
     case JC_ROUTE_HEALTHZ:
     case JC_ROUTE_READYZ:
     case JC_ROUTE_METRICS:
     case JC_ROUTE_CACHES:
-        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        if (!method_reads(req)) {
             reply_method_not_allowed(r, "GET, HEAD");
         } else {
             route_service(r, route.kind);
@@ -662,107 +652,39 @@ static void route(struct request *r, const char *url, const char *method)
     jc_route_clear(&route);
 }
 
-/* ---- MHD plumbing ---- */
+/* ---- what server/conn.c hands over ---- */
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **req_cls)
+static void on_request(void *arg, struct jc_conn *conn, const struct jc_wire_request *req)
 {
-    (void)version;
-    (void)upload_data;
-    struct jc_http *h = cls;
-    struct request *r = *req_cls;
-    if (r == NULL) {
-        /* MHD's first call carries only the headers.  Answering now would
-         * make MHD close the connection, so routing waits for the next. */
-        r = jc_xcalloc(1, sizeof(*r));
-        r->http = h;
-        r->conn = conn;
-        r->cache = -1;
-        *req_cls = r;
-        h->in_flight++;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        /* Request bodies carry nothing jcached needs: discard them. */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (!r->routed) {
-        r->routed = true;
-        route(r, url, method);
-        return MHD_YES;
-    }
-    if (r->response != NULL) {
-        enum MHD_Result ret = MHD_queue_response(conn, r->status, r->response);
-        MHD_destroy_response(r->response);
-        r->response = NULL;
-        return ret;
-    }
-    return MHD_YES;
+    struct request *r = jc_xcalloc(1, sizeof(*r));
+    r->http = arg;
+    r->conn = conn;
+    r->cache = -1;
+    route(r, req);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void on_reject(void *arg, struct jc_conn *conn, unsigned int status, const char *code,
+                      const char *message)
 {
-    (void)conn;
-    (void)toe;
-    struct jc_http *h = cls;
-    struct request *r = *req_cls;
-    if (r == NULL) {
-        return;
-    }
-    jc_engine_cancel(r->wait);
-    if (r->response != NULL) {
-        MHD_destroy_response(r->response);
-    }
-    free(r->key);
-    free(r->if_none_match);
-    free(r);
-    *req_cls = NULL;
-    h->in_flight--;
-}
-
-static size_t identity_unescape(void *cls, struct MHD_Connection *conn, char *s)
-{
-    (void)cls;
-    (void)conn;
-    return strlen(s);
-}
-
-static void schedule(struct jc_http *h)
-{
-    MHD_UNSIGNED_LONG_LONG to;
-    if (MHD_get_timeout(h->daemon, &to) == MHD_YES) {
-        struct timeval tv = {(time_t)(to / 1000), (suseconds_t)((to % 1000) * 1000)};
-        evtimer_add(h->ev_timer, &tv);
-    } else {
-        evtimer_del(h->ev_timer);
-    }
-}
-
-static void on_mhd_ready(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
     struct jc_http *h = arg;
-    MHD_run(h->daemon);
-    schedule(h);
+    struct jc_response *resp = error_response(status, code, message);
+    jc_metrics_http_count(&h->counters, status);
+    jc_conn_reply(conn, resp);
+    jc_response_unref(resp);
 }
 
-static void log_mhd(void *cls, const char *fmt, va_list ap)
+/* The client left: its wait ends here, the engine's work goes on (a fetch
+ * others wait for is never cancelled). */
+static void on_gone(void *arg, void *request)
 {
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && msg[n - 1] == '\n') {
-        msg[--n] = '\0';
-    }
-    jc_log_debug("http: %s", msg);
+    (void)arg;
+    struct request *r = request;
+    jc_engine_cancel(r->wait);
+    request_free(r);
 }
 
-static enum jc_err resolve_listen(const struct jc_config *cfg, struct sockaddr_storage *addr)
+static enum jc_err resolve_listen(const struct jc_config *cfg, struct sockaddr_storage *addr,
+                                  socklen_t *addr_len)
 {
     struct addrinfo hints = {0};
     struct addrinfo *res = NULL;
@@ -776,6 +698,7 @@ static enum jc_err resolve_listen(const struct jc_config *cfg, struct sockaddr_s
         return JC_ERR_INVALID;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *addr_len = res->ai_addrlen;
     freeaddrinfo(res);
     return JC_OK;
 }
@@ -783,43 +706,23 @@ static enum jc_err resolve_listen(const struct jc_config *cfg, struct sockaddr_s
 enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
 {
     struct sockaddr_storage addr;
-    if (resolve_listen(deps->config, &addr) != JC_OK) {
+    socklen_t addr_len;
+    if (resolve_listen(deps->config, &addr, &addr_len) != JC_OK) {
         return JC_ERR_INVALID;
     }
     struct jc_http *h = jc_xcalloc(1, sizeof(*h));
     h->deps = *deps;
-    h->caches_json = jc_config_caches_json(deps->config);
-    h->caches_json_len = strlen(h->caches_json);
-    /* Each connection's MHD memory pool holds its request head and response
-     * headers; MHD touches most of it, so it is what a waiting client costs.
-     * 8 KiB (nginx's header buffer size) fits the longest key fully
-     * percent-encoded with room for headers, at about 9 KiB per waiter. */
-    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
-    }
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        h, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)75,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_END);
-    if (h->daemon == NULL) {
-        jc_log_error("cannot listen on %s:%d", deps->config->listen_host,
-                     deps->config->listen_port);
-        free(h->caches_json);
+    struct jc_conns_handler handler = {
+        .request = on_request, .reject = on_reject, .gone = on_gone, .arg = h};
+    if (jc_conns_open(deps->loop, (struct sockaddr *)&addr, addr_len, &handler, &h->conns) !=
+        JC_OK) {
+        jc_log_error("cannot listen on %s:%d: %s", deps->config->listen_host,
+                     deps->config->listen_port, strerror(errno));
         free(h);
         return JC_ERR_INVALID;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    const union MHD_DaemonInfo *pinfo = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = pinfo != NULL ? pinfo->port : deps->config->listen_port;
-    struct event_base *base = jc_loop_base(deps->loop);
-    h->ev_io = event_new(base, info->epoll_fd, EV_READ | EV_PERSIST, on_mhd_ready, h);
-    h->ev_timer = evtimer_new(base, on_mhd_ready, h);
-    event_add(h->ev_io, NULL);
-    schedule(h);
+    h->caches_json = jc_config_caches_json(deps->config);
+    h->caches_json_len = strlen(h->caches_json);
     h->sweep = jc_timer_new(deps->loop, on_sweep, h);
     jc_timer_start(h->sweep, 1000);
     *out = h;
@@ -828,31 +731,27 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out)
 
 void jc_http_quiesce(struct jc_http *http)
 {
-    MHD_socket fd = MHD_quiesce_daemon(http->daemon);
-    if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
-    }
+    jc_conns_quiesce(http->conns);
 }
 
 void jc_http_abort_waits(struct jc_http *http)
 {
-    while (http->suspended != NULL) {
-        struct request *r = http->suspended;
+    while (http->waiting != NULL) {
+        struct request *r = http->waiting;
         jc_engine_cancel(r->wait);
         r->wait = NULL;
         reply_err(r, JC_ERR_SHUTDOWN);
     }
-    MHD_run(http->daemon);
 }
 
 size_t jc_http_requests_in_flight(const struct jc_http *http)
 {
-    return http->in_flight;
+    return jc_conns_in_flight(http->conns);
 }
 
 int jc_http_port(const struct jc_http *http)
 {
-    return http->port;
+    return jc_conns_port(http->conns);
 }
 
 void jc_http_close(struct jc_http *http)
@@ -860,9 +759,7 @@ void jc_http_close(struct jc_http *http)
     if (http == NULL) {
         return;
     }
-    event_free(http->ev_io);
-    event_free(http->ev_timer);
-    MHD_stop_daemon(http->daemon);
+    jc_conns_close(http->conns);
     for (size_t i = 0; i < JC_HTTP_HIT_SLOTS; i++) {
         slot_clear(&http->hits[i]);
     }

@@ -1,10 +1,10 @@
-/* server/http.h: the HTTP front (libmicrohttpd) of jcached.
+/* server/http.h: the HTTP front of jcached.
  *
  * Routes every request of SPEC §2 to the engine, the store and the metrics.
- * MHD runs without a thread of its own: its epoll descriptor is watched by
- * the process's one event loop, and a request that must wait (for the store
- * or for another request's fetch) suspends its connection and holds no
- * thread until the engine answers.  Event thread only. */
+ * Connections (server/conn.h) live on the process's one event loop: a
+ * request that must wait (for the store or for another request's fetch)
+ * holds no thread and only a few hundred bytes until the engine answers.
+ * Event thread only. */
 #ifndef JC_SERVER_HTTP_H
 #define JC_SERVER_HTTP_H
 
@@ -37,7 +37,7 @@ enum jc_err jc_http_open(const struct jc_http_deps *deps, struct jc_http **out) 
 void jc_http_quiesce(struct jc_http *http);
 
 /* Answers every request still waiting with 503 shutting_down (their engine
- * waits are cancelled) and gives MHD one run to send them. */
+ * waits are cancelled). */
 void jc_http_abort_waits(struct jc_http *http);
 
 /* Returns the number of requests whose answer is not sent yet. */
