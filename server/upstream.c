@@ -1,11 +1,10 @@
 /* server/upstream.c: the libcurl fetcher, driven by the one event loop.
  *
- * One CURLM handle per jc_upstream.  libcurl tells us which sockets to watch
- * (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION); we
- * keep one libevent event per socket (struct sock_watch, registered with
- * curl_multi_assign) and one jc_timer, and hand every readiness or timeout
- * back to curl_multi_socket_action(), after which curl_multi_info_read()
- * reports finished transfers.  This is the pattern of curl's
+ * One CURLM handle per jc_upstream, made at its first fetch.  libcurl tells us which sockets to
+ * watch (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION); we keep one
+ * libevent event per socket (struct sock_watch, registered with curl_multi_assign) and one
+ * jc_timer, and hand every readiness or timeout back to curl_multi_socket_action(), after which
+ * curl_multi_info_read() reports finished transfers.  This is the pattern of curl's
  * docs/examples/hiperfifo.c.  Connections live in the multi handle's cache and
  * are reused across fetches.
  *
@@ -25,6 +24,7 @@
 #include <event2/event.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,7 +77,11 @@ static void global_init(void)
 
 const char *jc_upstream_version(void)
 {
-    return curl_version();
+    /* Not curl_version(): listing its OpenLDAP version starts libldap,
+     * which loads the SASL plugins and Berkeley DB (0.8 MB of pages). */
+    static char version[64];
+    snprintf(version, sizeof(version), "libcurl/%s", curl_version_info(CURLVERSION_NOW)->version);
+    return version;
 }
 
 size_t jc_upstream_active(const struct jc_upstream *up)
@@ -424,6 +428,32 @@ static CURLcode set_options(struct transfer *t, const struct jc_fetch_request *r
     return CURLE_OK;
 }
 
+/* libcurl, and the TLS library under it, start at the first fetch: setting
+ * up OpenSSL touches 2 MB of its pages, which a replica that only serves
+ * hits, or has not fetched yet, never needs. */
+static enum jc_err upstream_start(struct jc_upstream *up)
+{
+    if (up->multi != NULL) {
+        return JC_OK;
+    }
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        jc_log_error("upstream: curl_global_init: %s", curl_easy_strerror(global_rc));
+        return JC_ERR_UPSTREAM;
+    }
+    CURLM *multi = curl_multi_init();
+    if (multi == NULL) {
+        return JC_ERR_UPSTREAM;
+    }
+    up->multi = multi;
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, up);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)IDLE_CONNECTIONS);
+    return JC_OK;
+}
+
 static enum jc_err upstream_fetch(void *ctx, const struct jc_fetch_request *req,
                                   jc_fetch_done_fn *cb, void *arg)
 {
@@ -434,6 +464,9 @@ static enum jc_err upstream_fetch(void *ctx, const struct jc_fetch_request *req,
     if (req == NULL || req->url == NULL || req->url[0] == '\0' || cb == NULL ||
         (req->n_headers > 0 && req->headers == NULL)) {
         return JC_ERR_INVALID;
+    }
+    if (upstream_start(up) != JC_OK) {
+        return JC_ERR_UPSTREAM;
     }
     struct transfer *t = jc_xcalloc(1, sizeof(*t));
     t->up = up;
@@ -471,24 +504,9 @@ struct jc_fetcher jc_upstream_fetcher(struct jc_upstream *up)
 
 enum jc_err jc_upstream_open(struct jc_loop *loop, struct jc_upstream **out)
 {
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        jc_log_error("upstream: curl_global_init: %s", curl_easy_strerror(global_rc));
-        return JC_ERR_UPSTREAM;
-    }
-    CURLM *multi = curl_multi_init();
-    if (multi == NULL) {
-        return JC_ERR_UPSTREAM;
-    }
     struct jc_upstream *up = jc_xcalloc(1, sizeof(*up));
     up->loop = loop;
-    up->multi = multi;
     up->timer = jc_timer_new(loop, on_timer, up);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, up);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, up);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)IDLE_CONNECTIONS);
     *out = up;
     return JC_OK;
 }
@@ -508,7 +526,9 @@ void jc_upstream_close(struct jc_upstream *up)
     }
     /* The cleanup closes cached connections and may report their sockets
      * through on_curl_socket; whatever it does not report is freed after. */
-    curl_multi_cleanup(up->multi);
+    if (up->multi != NULL) {
+        curl_multi_cleanup(up->multi);
+    }
     while (up->watches != NULL) {
         drop_watch(up, up->watches);
     }

@@ -15,7 +15,7 @@
  * req->max_body_bytes (0 = no cap); JC_ERR_UPSTREAM on any connect, DNS, TLS,
  * protocol or read error.
  *
- * Event thread only, except jc_upstream_version(), which is thread-safe. */
+ * Event thread only. */
 #ifndef JC_SERVER_UPSTREAM_H
 #define JC_SERVER_UPSTREAM_H
 
@@ -29,7 +29,8 @@ struct jc_upstream;
 
 /* Creates a fetcher on loop.  On JC_OK, *out is new (close with
  * jc_upstream_close before freeing the loop).  Borrows loop, which must
- * outlive the fetcher.  JC_ERR_UPSTREAM when libcurl cannot be initialised. */
+ * outlive the fetcher.  libcurl itself starts at the first fetch, which
+ * fails with JC_ERR_UPSTREAM when it cannot be initialised. */
 enum jc_err jc_upstream_open(struct jc_loop *loop, struct jc_upstream **out) JC_MUST_CHECK;
 
 /* Aborts the fetches still running and frees up.  Each aborted fetch's
@@ -49,7 +50,7 @@ struct jc_fetcher jc_upstream_fetcher(struct jc_upstream *up);
 /* Returns the number of fetches in flight. */
 size_t jc_upstream_active(const struct jc_upstream *up);
 
-/* Returns static: libcurl's version string ("libcurl/7.88.1 OpenSSL/..."). */
+/* Returns static: libcurl's version ("libcurl/7.88.1"). */
 const char *jc_upstream_version(void);
 
 #endif
