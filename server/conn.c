@@ -4,9 +4,10 @@
  * re-armed for what it waits for:
  *   READING  readable, 75 s idle timeout: bytes go to its jc_wire until a
  *            whole request is read, which goes to the handler;
- *   BUSY     the handler has the request: readable without a timeout, only
- *            to learn that the client left (EOF or reset), and to keep the
- *            bytes of a pipelined next request (up to 64 KiB);
+ *   BUSY     the handler has the request: readable without a timeout, to
+ *            keep the bytes of a pipelined next request (up to 64 KiB) and
+ *            to learn that the client left: a reset ends the request (the
+ *            handler forgets it); an EOF only means no more requests;
  *   WRITING  writable, 75 s: the rest of an answer the socket did not take
  *            at once, with a reference to the response;
  *   LINGER   after the last answer of a closing connection, its write side
@@ -67,6 +68,7 @@ struct jc_conn {
     bool keep_alive; /* after this answer, read the next request */
     bool head;       /* the request is a HEAD: no body in the answer */
     bool http10;
+    bool eof;      /* the client has shut its side: only bytes kept remain */
     void *request; /* the handler's, while BUSY */
     char *in;      /* bytes read past the current request */
     size_t in_len;
@@ -263,7 +265,13 @@ static void on_busy(struct jc_conn *c)
         if (c->in_len >= CONN_MAX_PIPELINED) {
             conn_wait_for(c, 0, NULL);
         }
-    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    } else if (n == 0) {
+        /* Half-closed: the client may still read its answer (a request
+         * sent with "shutdown(SHUT_WR)" after it, say), so it gets one;
+         * a client that is really gone shows at the write. */
+        c->eof = true;
+        conn_wait_for(c, 0, NULL);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         conn_gone(c);
     }
 }
@@ -287,7 +295,7 @@ static void on_linger(struct jc_conn *c)
 static void conn_answered(struct jc_conn *c)
 {
     c->owner->in_flight--;
-    if (!c->keep_alive) {
+    if (!c->keep_alive || (c->eof && c->in_len == 0)) {
         conn_linger(c);
         return;
     }

@@ -6,8 +6,9 @@
  * costs a few hundred bytes and no thread: nothing of its head is kept once
  * the handler has seen it.  Keep-alive, pipelining (answers in order),
  * "100 Continue", idle timeouts and a lingering close after the last answer
- * are handled here.  A client that closes or resets its connection while
- * its request waits is reported to the handler, which forgets the request.
+ * are handled here.  A client that resets its connection while its request
+ * waits is reported to the handler, which forgets the request; one that
+ * only shuts its side still gets its answer.
  * Event thread only. */
 #ifndef JC_SERVER_CONN_H
 #define JC_SERVER_CONN_H
