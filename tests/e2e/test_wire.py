@@ -5,13 +5,17 @@ itself (status line, headers up to the blank line, then exactly
 Content-Length bytes), so it sees what a client library would hide:
 persistent connections and their end (HTTP/1.1 default, Connection: close,
 HTTP/1.0 with and without keep-alive), pipelining (answers in order, also
-when the first one waits for the upstream), a head trickled one byte at a
-time, the 16 KiB head limit (414 uri_too_long, 431 headers_too_large, both
-JSON, delivered whole before the close), malformed requests (400
-bad_request), bodiless answers (HEAD, 204, 304) that leave the next answer
-right after their blank line, request bodies by Content-Length and chunked
-that are read and ignored, Expect: 100-continue, the Date header, a client
-that hangs up while its fetch runs, and the query string on the wire."""
+when the first one waits for the upstream, behind more than 64 KiB of
+pipelined requests, and behind an answer larger than the socket buffers), a
+head trickled one byte at a time, the 16 KiB head limit (exactly 16384 bytes
+served; 414 uri_too_long, 431 headers_too_large, both JSON, delivered whole
+before the close), malformed requests (400 bad_request), bodiless answers
+(HEAD, 204, 304) that leave the next answer right after their blank line,
+request bodies by Content-Length and chunked that are read and ignored,
+Expect: 100-continue, the Date header, a client that hangs up while its
+fetch runs (and one that only shuts its sending side, which still gets its
+answer), the query string on the wire, and no libevent warning on stderr
+per connection."""
 
 import email.utils
 import json
@@ -29,6 +33,8 @@ from harness import CS_COLLAPSED, CS_HIT, CS_STORED  # noqa: E402
 
 IO_TIMEOUT = 5.0
 SLOW_MS = 600
+BIG_BYTES = 6 << 20  # more than loopback socket buffers hold unread
+HEAD_LIMIT = 16384
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3} [^\r\n]*\Z")
 IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -213,6 +219,7 @@ class Wire(harness.E2ETestCase):
         cls.jc = cls.start_class_jcached(harness.jcached_config([
             harness.cache_config("c", o, "?etag=1"),
             harness.cache_config("slow", o, "?delay_ms=%d" % SLOW_MS),
+            harness.cache_config("big", o, "?size=%d" % BIG_BYTES),
         ]))
 
     def conn(self, **kw):
@@ -317,6 +324,31 @@ class Wire(harness.E2ETestCase):
         self.assertEqual((r2.status, r2.json()), (200, {"status": "ok"}), r2)
         self.assertEqual((r3.status, r3.json().get("status")), (200, "ready"), r3)
 
+    def test_long_pipeline_behind_a_waiting_request(self):
+        """More pipelined bytes than a busy connection keeps (64 KiB): the
+        rest waits in the socket, nothing is lost or reordered."""
+        c = self.conn(timeout=10.0)
+        key, path = self.value_path("slow")
+        n = 2000
+        c.send(get(path) + b"".join(get("/healthz?n=%d" % i) for i in range(n)))
+        self.assert_value(c.read_response(), key, cache="slow", cs=CS_STORED)
+        statuses = [c.read_response().status for _ in range(n)]
+        self.assertEqual(statuses, [200] * n)
+        self.assertTrue(c.nothing_pending())
+
+    def test_pipelined_behind_a_large_answer_read_slowly(self):
+        """An answer the socket does not take at once is finished before the
+        next pipelined one starts."""
+        c = self.conn(timeout=10.0)
+        key, path = self.value_path("big")
+        c.send(get(path) + get("/healthz") + get(path))
+        time.sleep(0.3)
+        r1, r2, r3 = c.read_response(), c.read_response(), c.read_response()
+        self.assertEqual((r1.status, len(r1.body)), (200, BIG_BYTES), r1)
+        self.assertEqual((r2.status, r2.body), (200, b'{"status":"ok"}\n'), r2)
+        self.assertEqual((r3.status, r3.headers.get("Cache-Status")), (200, CS_HIT), r3)
+        self.assertEqual(r3.body, r1.body)
+
     # 4. A trickled head
 
     def test_head_sent_one_byte_at_a_time(self):
@@ -353,6 +385,17 @@ class Wire(harness.E2ETestCase):
         r = self.oversized(get("/healthz", headers=pad))
         self.assert_wire_error(r, 431, "headers_too_large")
         self.assert_alive()
+
+    def test_head_limit_is_exactly_16k(self):
+        base = len(get("/healthz", headers=[("X-Pad", "")]))
+        at = get("/healthz", headers=[("X-Pad", "p" * (HEAD_LIMIT - base))])
+        self.assertEqual(len(at), HEAD_LIMIT)
+        c = self.conn()
+        r = c.request(at)
+        self.assertEqual(r.status, 200, "a head of exactly 16 KiB is served: %r" % r)
+        self.assertEqual(c.request(get("/healthz")).status, 200)
+        r = self.oversized(get("/healthz", headers=[("X-Pad", "p" * (HEAD_LIMIT - base + 1))]))
+        self.assert_wire_error(r, 431, "headers_too_large")
 
     def test_long_legal_head_is_served(self):
         key = "k" * 1024
@@ -502,6 +545,18 @@ class Wire(harness.E2ETestCase):
                 self.assertLess(abs(stamp - time.time()), 5.0, r)
         self.assertEqual(seen, [200, 200, 200, 200, 200, 200, 404, 405, 400, 200, 204, 400, 414])
 
+    def test_no_libevent_warnings_per_connection(self):
+        """Connections come and go without a line on stderr each (libevent
+        warns, e.g., on event_del of an event never assigned)."""
+        before = self.jc.stderr_text().count("[warn]")
+        for _ in range(5):
+            with self.conn() as c:
+                self.assertEqual(c.request(get("/healthz")).status, 200)
+        time.sleep(0.05)
+        text = self.jc.stderr_text()
+        self.assertEqual(text.count("[warn]"), before,
+                         "libevent warnings on stderr: %r" % text.splitlines()[-5:])
+
     # 12. A client that hangs up
 
     def hang_up_during_fetch(self, abortive):
@@ -537,6 +592,16 @@ class Wire(harness.E2ETestCase):
         c.close()
         self.assert_value(c2.read_response(), key, cache="slow", cs=CS_COLLAPSED)
         self.assertEqual(self.origin.count("/slow/%s" % key), 1)
+
+    def test_half_closed_client_gets_its_answer(self):
+        c = self.conn()
+        key, path = self.value_path("slow", "half")
+        c.send(get(path) + get("/healthz"))
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assert_value(c.read_response(), key, cache="slow", cs=CS_STORED)
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b'{"status":"ok"}\n'), r)
+        self.assert_closes(c)
 
     # 13. The query string
 
