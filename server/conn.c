@@ -101,7 +101,9 @@ static void on_event(evutil_socket_t fd, short what, void *arg);
 
 static void conn_wait_for(struct jc_conn *c, short what, const struct timeval *tv)
 {
-    event_del(&c->ev);
+    if (event_initialized(&c->ev)) {
+        event_del(&c->ev);
+    }
     if (what == 0) {
         return;
     }
