@@ -89,6 +89,30 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Splits the request target into path and query.  The absolute form
+ * ("http://host/path", RFC 9112 section 3.2.2) is read as its path. */
+static void set_target(struct jc_wire_request *req, const char *url, size_t len)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    const char *end = url + len;
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(schemes[i]);
+        if (len >= n && strncasecmp(url, schemes[i], n) == 0) {
+            url += n;
+            while (url < end && *url != '/' && *url != '?') {
+                url++; /* the authority */
+            }
+            break;
+        }
+    }
+    const char *q = memchr(url, '?', (size_t)(end - url));
+    const char *path_end = q != NULL ? q : end;
+    req->path = path_end > url ? jc_xstrndup(url, (size_t)(path_end - url)) : jc_xstrdup("/");
+    if (q != NULL) {
+        req->query = jc_xstrndup(q + 1, (size_t)(end - q - 1));
+    }
+}
+
 /* The head is whole: copy out what the request needs. */
 static int on_headers_complete(http_parser *p)
 {
@@ -106,12 +130,7 @@ static int on_headers_complete(http_parser *p)
     req->head = p->method == HTTP_HEAD;
     req->http10 = p->http_minor == 0;
     req->keep_alive = http_should_keep_alive(p) != 0;
-    const char *q = s->url != NULL ? memchr(s->url, '?', s->url_len) : NULL;
-    size_t path_len = q != NULL ? (size_t)(q - s->url) : s->url_len;
-    req->path = jc_xstrndup(s->url != NULL ? s->url : "", path_len);
-    if (q != NULL) {
-        req->query = jc_xstrndup(q + 1, s->url_len - path_len - 1);
-    }
+    set_target(req, s->url != NULL ? s->url : "", s->url_len);
     for (int i = 0; i < JC_WIRE_HEADER_COUNT; i++) {
         if (s->values[i] != NULL) {
             req->headers[i] = jc_xstrndup(s->values[i], s->value_lens[i]);

@@ -42,6 +42,32 @@ START_TEST(one_request_in_one_read)
 }
 END_TEST
 
+START_TEST(absolute_form_targets_are_read_as_their_path)
+{
+    static const char *const cases[][3] = {
+        {"GET http://h:8080/caches/c/k?timeout_ms=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/caches/c/k",
+         "timeout_ms=1"},
+        {"GET HTTPS://h/healthz HTTP/1.1\r\nHost: h\r\n\r\n", "/healthz", NULL},
+        {"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", NULL},
+        {"GET http://h?a=b HTTP/1.1\r\nHost: h\r\n\r\n", "/", "a=b"},
+        {"GET /?x HTTP/1.1\r\nHost: h\r\n\r\n", "/", "x"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jc_wire w;
+        jc_wire_init(&w);
+        size_t used;
+        ck_assert_int_eq(feed(&w, cases[i][0], &used), JC_WIRE_REQUEST);
+        ck_assert_str_eq(w.request.path, cases[i][1]);
+        if (cases[i][2] == NULL) {
+            ck_assert_ptr_null(w.request.query);
+        } else {
+            ck_assert_str_eq(w.request.query, cases[i][2]);
+        }
+        jc_wire_clear(&w);
+    }
+}
+END_TEST
+
 START_TEST(pipelined_requests_come_one_at_a_time)
 {
     struct jc_wire w;
@@ -271,6 +297,7 @@ static Suite *wire_suite(void)
     Suite *s = suite_create("wire");
     TCase *req = tcase_create("requests");
     tcase_add_test(req, one_request_in_one_read);
+    tcase_add_test(req, absolute_form_targets_are_read_as_their_path);
     tcase_add_test(req, pipelined_requests_come_one_at_a_time);
     tcase_add_test(req, a_head_split_anywhere_is_held_until_whole);
     tcase_add_test(req, bodies_are_read_and_dropped);
