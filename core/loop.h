@@ -3,7 +3,7 @@
  * A thin layer over libevent: timers, "run this soon" callbacks, a thread-safe
  * wake-up for work arriving from other threads (nats.c delivers messages on
  * its own threads), and the clock.  Backends that have a libevent adapter
- * (hiredis, nats.c, libcurl's multi-socket API, libmicrohttpd's epoll fd) get
+ * (hiredis, nats.c, libcurl's multi-socket API, the HTTP connections) get
  * the event_base with jc_loop_base().
  *
  * The clock is injectable so that tests can move time without sleeping:
