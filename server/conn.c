@@ -11,8 +11,9 @@
  *   WRITING  writable, 75 s: the rest of an answer the socket did not take
  *            at once, with a reference to the response;
  *   LINGER   after the last answer of a closing connection, its write side
- *            shut: reading and dropping for up to 2 s, so a client still
- *            sending gets the answer rather than a reset.
+ *            shut: reading and dropping until 2 s pass without a byte (5 s
+ *            at most), so a client still sending gets the answer rather
+ *            than a reset.
  * Reads go to one buffer shared by all connections; a connection keeps
  * bytes only when they are a head still incomplete or a pipelined request.
  * An answer is written with one sendmsg() of three pieces: the response's
@@ -44,6 +45,7 @@
 #define CONN_IDLE_S        75
 #define CONN_LINGER_S      2
 #define CONN_LINGER_BYTES  (1024 * 1024)
+#define CONN_LINGER_MAX_MS 5000
 #define CONN_MAX           60000
 #define CONN_MAX_PIPELINED 65536
 #define CONN_READ_BUF      65536
@@ -72,7 +74,8 @@ struct jc_conn {
     void *request; /* the handler's, while BUSY */
     char *in;      /* bytes read past the current request */
     size_t in_len;
-    size_t dropped; /* LINGER: bytes read and dropped */
+    size_t dropped;        /* LINGER: bytes read and dropped */
+    uint64_t linger_until; /* LINGER: the latest time to close (loop ms) */
     struct pending_out *out;
     struct jc_wire wire;
 };
@@ -154,6 +157,7 @@ static void conn_linger(struct jc_conn *c)
         return;
     }
     c->state = CONN_LINGER;
+    c->linger_until = jc_loop_now_ms(c->owner->loop) + CONN_LINGER_MAX_MS;
     conn_wait_for(c, EV_READ, c->owner->linger_tv);
 }
 
@@ -194,6 +198,8 @@ static void conn_reject(struct jc_conn *c, enum jc_wire_status st)
     struct jc_conns *o = c->owner;
     c->state = CONN_BUSY;
     c->keep_alive = false;
+    c->head = false; /* not the previous request's */
+    c->http10 = false;
     o->in_flight++;
     conn_wait_for(c, 0, NULL);
     if (st == JC_WIRE_URI_TOO_LONG) {
@@ -209,13 +215,13 @@ static void conn_reject(struct jc_conn *c, enum jc_wire_status st)
     }
 }
 
-static void send_continue(struct jc_conn *c)
+/* Returns false when the socket did not take the whole line (only a client
+ * that reads nothing fills it): half a line would corrupt the answer. */
+static bool send_continue(struct jc_conn *c)
 {
     static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    /* A fresh socket takes 25 bytes; a client that gets none sends its
-     * body anyway after its own short wait. */
     ssize_t n = send(c->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
-    (void)n;
+    return n == (ssize_t)(sizeof(line) - 1);
 }
 
 /* Parses data[0..len) (not c's own memory).  c may be freed on return. */
@@ -225,7 +231,10 @@ static void conn_parse(struct jc_conn *c, const char *data, size_t len)
     enum jc_wire_status st = jc_wire_feed(&c->wire, data, len, &used);
     if (c->wire.send_continue) {
         c->wire.send_continue = false;
-        send_continue(c);
+        if (!send_continue(c)) {
+            conn_free(c);
+            return;
+        }
     }
     if (st == JC_WIRE_MORE) {
         return;
@@ -283,7 +292,7 @@ static void on_linger(struct jc_conn *c)
     ssize_t n = recv(c->fd, c->owner->rbuf, sizeof(c->owner->rbuf), 0);
     if (n > 0) {
         c->dropped += (size_t)n;
-        if (c->dropped > CONN_LINGER_BYTES) {
+        if (c->dropped > CONN_LINGER_BYTES || jc_loop_now_ms(c->owner->loop) > c->linger_until) {
             conn_free(c);
         }
     } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -297,7 +306,7 @@ static void on_linger(struct jc_conn *c)
 static void conn_answered(struct jc_conn *c)
 {
     c->owner->in_flight--;
-    if (!c->keep_alive || (c->eof && c->in_len == 0)) {
+    if (!c->keep_alive || c->owner->quiescing || (c->eof && c->in_len == 0)) {
         conn_linger(c);
         return;
     }

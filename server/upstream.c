@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,16 +434,19 @@ static CURLcode set_options(struct transfer *t, const struct jc_fetch_request *r
  * hits, or has not fetched yet, never needs. */
 static enum jc_err upstream_start(struct jc_upstream *up)
 {
+    static bool logged; /* one line, not one per cache miss */
     if (up->multi != NULL) {
         return JC_OK;
     }
     pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        jc_log_error("upstream: curl_global_init: %s", curl_easy_strerror(global_rc));
-        return JC_ERR_UPSTREAM;
-    }
-    CURLM *multi = curl_multi_init();
+    CURLM *multi = global_rc == CURLE_OK ? curl_multi_init() : NULL;
     if (multi == NULL) {
+        if (!logged) {
+            jc_log_error("upstream: cannot start libcurl (%s): every fetch fails",
+                         global_rc != CURLE_OK ? curl_easy_strerror(global_rc)
+                                               : "curl_multi_init failed");
+            logged = true;
+        }
         return JC_ERR_UPSTREAM;
     }
     up->multi = multi;

@@ -43,8 +43,9 @@ void jc_upstream_close(struct jc_upstream *up);
 /* Returns the fetcher interface over up (ctx = up, borrowed).  Its fetch()
  * borrows the request (copies what it needs), returns JC_ERR_INVALID for a
  * request that cannot be sent (no URL, a header name or value with CR or LF,
- * a URL libcurl refuses to take), JC_ERR_SHUTDOWN while closing, and otherwise JC_OK
- * and calls cb exactly once, later, from the loop. */
+ * a URL libcurl refuses to take), JC_ERR_SHUTDOWN while closing,
+ * JC_ERR_UPSTREAM when libcurl cannot be started (logged once), and otherwise
+ * JC_OK and calls cb exactly once, later, from the loop. */
 struct jc_fetcher jc_upstream_fetcher(struct jc_upstream *up);
 
 /* Returns the number of fetches in flight. */

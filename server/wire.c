@@ -2,8 +2,9 @@
  *
  * A head is always parsed in one contiguous buffer: the bytes of one read
  * when the head ends inside them (the usual case: nothing is copied), else
- * the bytes held so far, parsed again from the start each time more come
- * (a client that trickles its head pays for it, nobody else).  So the
+ * the bytes held so far, parsed again from the start once they hold the
+ * blank line that ends a head (a head sent a byte at a time is parsed
+ * twice, not once per byte).  So the
  * parser's callbacks see every header name and value whole, as spans into
  * that buffer, and copy out only the few jcached reads when the head ends.
  * The body is then fed through the same parser and dropped: jcached reads
@@ -26,7 +27,8 @@ struct scan {
     size_t url_len;
     const char *values[JC_WIRE_HEADER_COUNT];
     size_t value_lens[JC_WIRE_HEADER_COUNT];
-    int field; /* the header being read: an enum jc_wire_header, or one below */
+    int field;   /* the header being read: an enum jc_wire_header, or one below */
+    bool valued; /* the header being read had its value: a second is a fold */
     bool host;
     bool expect_continue;
     const char *bad; /* set by a callback that refuses the request */
@@ -61,7 +63,15 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct scan *s = p->data;
+    /* Debian's http-parser is built lenient: it takes "Name : v" and even
+     * "Transfer-Encoding : chunked", which a proxy in front may not; RFC 9112
+     * section 5.1 says refuse, so both sides frame requests alike. */
+    if (memchr(at, ' ', len) != NULL || memchr(at, '\t', len) != NULL) {
+        s->bad = "whitespace in a header name";
+        return -1;
+    }
     s->field = FIELD_OTHER;
+    s->valued = false;
     if (name_is(at, len, "Host")) {
         s->field = FIELD_HOST;
     } else if (name_is(at, len, "Expect")) {
@@ -78,6 +88,16 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct scan *s = p->data;
+    if (s->valued) {
+        /* The head is parsed whole, so a value comes in one piece unless it
+         * is folded over lines (obsolete: RFC 9112 section 5.2). */
+        s->bad = "a header value folded over lines";
+        return -1;
+    }
+    s->valued = true;
+    while (len > 0 && (at[len - 1] == ' ' || at[len - 1] == '\t')) {
+        len--; /* trailing whitespace is not part of the value */
+    }
     if (s->field == FIELD_HOST) {
         s->host = true;
     } else if (s->field == FIELD_EXPECT) {
@@ -166,12 +186,12 @@ static bool run(struct jc_wire *w, const char *data, size_t len, size_t *used)
     w->parser.data = &s;
     *used = http_parser_execute(&w->parser, &settings, data, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&w->parser);
-    if (err == HPE_PAUSED || (err == HPE_OK && w->parser.upgrade)) {
-        /* An Upgrade is not taken: answer this request, then close. */
+    if (err == HPE_PAUSED) {
+        /* The request ended (on_message_complete).  An Upgrade is not
+         * taken: answer the request, then close. */
         if (w->parser.upgrade) {
             w->request.keep_alive = false;
         }
-        w->done = true;
         return true;
     }
     if (err != HPE_OK) {
@@ -242,6 +262,21 @@ static enum jc_wire_status parse_head(struct jc_wire *w, const char *buf, size_t
     return st;
 }
 
+/* Whether the bytes from "from" on (with the three before, for a line end
+ * split across reads) hold the blank line that ends a head.  Parsing the
+ * held head again only then keeps a head sent a byte at a time linear. */
+static bool may_end_head(const char *held, size_t from, size_t len)
+{
+    size_t i = from > 3 ? from - 3 : 0;
+    for (; i + 1 < len; i++) {
+        if (held[i] == '\n' &&
+            (held[i + 1] == '\n' || (held[i + 1] == '\r' && i + 2 < len && held[i + 2] == '\n'))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 enum jc_wire_status jc_wire_feed(struct jc_wire *w, const char *data, size_t len, size_t *used)
 {
     *used = 0;
@@ -270,7 +305,10 @@ enum jc_wire_status jc_wire_feed(struct jc_wire *w, const char *data, size_t len
     w->held = jc_xrealloc(w->held, old + take);
     memcpy(w->held + old, data, take);
     w->held_len = old + take;
-    enum jc_wire_status st = parse_head(w, w->held, w->held_len, old, data, len, used);
+    enum jc_wire_status st = JC_WIRE_MORE;
+    if (may_end_head(w->held, old, w->held_len)) {
+        st = parse_head(w, w->held, w->held_len, old, data, len, used);
+    }
     if (st != JC_WIRE_MORE || w->in_body) {
         return st;
     }

@@ -430,6 +430,31 @@ class Wire(harness.E2ETestCase):
                 self.assert_closes(c)
         self.assert_alive()
 
+    def test_framing_a_proxy_could_read_otherwise_is_400(self):
+        # RFC 9112 5.1 and 5.2: whitespace before the colon, and folded
+        # values, are refused, so no "Transfer-Encoding : chunked" desync.
+        cases = [
+            b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding : chunked\r\n"
+            b"\r\n0\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCache-Control: no-cache,\r\n"
+            b" only-if-cached\r\n\r\n",
+        ]
+        for data in cases:
+            with self.subTest(request=data):
+                c = self.conn()
+                c.send(data)
+                self.assert_wire_error(c.read_response(), 400, "bad_request")
+                self.assert_closes(c)
+
+    def test_error_after_a_head_request_has_its_body(self):
+        # The 400 for bytes that follow a HEAD is not a HEAD answer.
+        c = self.conn()
+        c.send(req("HEAD", "/healthz") + b"GARBAGE\r\n\r\n")
+        h = c.read_response(method="HEAD")
+        self.assertEqual(h.status, 200, h)
+        self.assert_wire_error(c.read_response(), 400, "bad_request")
+        self.assert_closes(c)
+
     # 7. HEAD
 
     def test_head_has_get_length_and_no_body(self):

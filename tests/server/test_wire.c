@@ -68,6 +68,39 @@ START_TEST(absolute_form_targets_are_read_as_their_path)
 }
 END_TEST
 
+START_TEST(header_values_lose_surrounding_whitespace)
+{
+    struct jc_wire w;
+    jc_wire_init(&w);
+    size_t used;
+    ck_assert_int_eq(feed(&w,
+                          "GET / HTTP/1.1\r\nHost: x\r\nAuthorization:  Bearer t \t\r\n"
+                          "Prefer:wait=2\r\n\r\n",
+                          &used),
+                     JC_WIRE_REQUEST);
+    ck_assert_str_eq(w.request.headers[JC_WIRE_AUTHORIZATION], "Bearer t");
+    ck_assert_str_eq(w.request.headers[JC_WIRE_PREFER], "wait=2");
+    jc_wire_clear(&w);
+}
+END_TEST
+
+START_TEST(an_upgrade_request_ends_with_its_body)
+{
+    struct jc_wire w;
+    jc_wire_init(&w);
+    size_t used;
+    ck_assert_int_eq(feed(&w,
+                          "POST /x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                          "Upgrade: other\r\nContent-Length: 10\r\n\r\nabc",
+                          &used),
+                     JC_WIRE_MORE);
+    ck_assert_int_eq(feed(&w, "defghij", &used), JC_WIRE_REQUEST);
+    ck_assert_uint_eq(used, 7);
+    ck_assert(!w.request.keep_alive);
+    jc_wire_clear(&w);
+}
+END_TEST
+
 START_TEST(pipelined_requests_come_one_at_a_time)
 {
     struct jc_wire w;
@@ -186,6 +219,10 @@ START_TEST(malformed_heads_are_refused)
         "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
         "GET / HTTP/1.1\r\n\r\n", /* 1.1 without Host */
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        /* framing a proxy in front might read otherwise (RFC 9112 5.1, 5.2) */
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\r\n tok\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct jc_wire w;
@@ -298,6 +335,8 @@ static Suite *wire_suite(void)
     TCase *req = tcase_create("requests");
     tcase_add_test(req, one_request_in_one_read);
     tcase_add_test(req, absolute_form_targets_are_read_as_their_path);
+    tcase_add_test(req, header_values_lose_surrounding_whitespace);
+    tcase_add_test(req, an_upgrade_request_ends_with_its_body);
     tcase_add_test(req, pipelined_requests_come_one_at_a_time);
     tcase_add_test(req, a_head_split_anywhere_is_held_until_whole);
     tcase_add_test(req, bodies_are_read_and_dropped);
