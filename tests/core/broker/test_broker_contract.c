@@ -12,7 +12,10 @@
  * field intact, whatever bytes the key holds (dots, spaces, '*', '>', NUL,
  * 1024 bytes); deliver them to the publisher itself too, from the loop,
  * never inside jc_broker_publish(); and, where there can be several
- * instances, deliver each event to every one of them exactly once. */
+ * instances, deliver each event to every one of them exactly once.  Where
+ * there is a server (all but "local"), losing it makes the broker not ready
+ * and publishing fail, and the broker comes back by itself (authenticating
+ * again) when the server does, also when it was opened while it was down. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +78,7 @@ static int nats_setup(struct broker_env *env)
 
 static int redis_setup(struct broker_env *env)
 {
-    if (jc_test_redis_start(&env->servers[0], NULL) != 0) {
+    if (jc_test_redis_start(&env->servers[0], "contract-pass") != 0) {
         return -1;
     }
     snprintf(env->type, sizeof(env->type), "redis");
@@ -148,17 +151,28 @@ static void on_event(void *arg, const struct jc_event *ev)
     in->done = in->n >= in->want;
 }
 
-static void inbox_open(struct fx *f, struct inbox *in)
+/* Opens in's broker without waiting for it to connect. */
+static void inbox_start(struct fx *f, struct inbox *in)
 {
     in->f = f;
     ck_assert_int_eq(jc_broker_open(f->loop, &f->env.cfg, on_event, in, &in->broker), JC_OK);
     ck_assert_str_eq(jc_broker_name(in->broker), f->backend->name);
-    uint64_t waited = 0;
-    while (!jc_broker_is_ready(in->broker) && waited < WAIT_MS) {
+}
+
+/* Runs the loop until in's broker is (or is not) ready; returns whether it got so. */
+static bool wait_ready(struct fx *f, struct inbox *in, bool want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms && jc_broker_is_ready(in->broker) != want;
+         waited += 10) {
         jc_test_loop_for(f->loop, 10);
-        waited += 10;
     }
-    ck_assert_msg(jc_broker_is_ready(in->broker), "%s: broker not ready", f->backend->name);
+    return jc_broker_is_ready(in->broker) == want;
+}
+
+static void inbox_open(struct fx *f, struct inbox *in)
+{
+    inbox_start(f, in);
+    ck_assert_msg(wait_ready(f, in, true, WAIT_MS), "%s: broker not ready", f->backend->name);
 }
 
 static void inbox_close(struct inbox *in)
@@ -498,6 +512,66 @@ START_TEST(closing_from_inside_the_handler_is_safe)
 }
 END_TEST
 
+/* ---- outages (backends with a server) ---- */
+
+/* Publishes ev from "from" every 100 ms until "to" has one more event (a
+ * subscription may come back a little after the broker says it is ready). */
+static bool publish_until_seen(struct fx *f, struct inbox *from, struct inbox *to,
+                               const struct jc_event *ev)
+{
+    to->want = to->n + 1;
+    to->done = false;
+    for (int waited = 0; waited < WAIT_MS; waited += 100) {
+        if (jc_broker_publish(from->broker, ev) == JC_OK &&
+            jc_test_loop_until(f->loop, &to->done, 100)) {
+            return true;
+        }
+    }
+    return to->done;
+}
+
+static const struct jc_event outage_event = {.kind = JC_EVENT_DONE,
+                                             .cache = "c",
+                                             .key = "k",
+                                             .key_len = 1,
+                                             .token = 3,
+                                             .ok = true,
+                                             .origin = "replica-a"};
+
+START_TEST(server_loss_is_not_ready_and_publish_fails_then_recovers)
+{
+    struct fx f;
+    fx_open(&f, _i, 2);
+    ck_assert_int_gt(f.env.servers[0].port, 0);
+    jc_test_server_kill(&f.env.servers[0]);
+    ck_assert(wait_ready(&f, &f.in[0], false, WAIT_MS));
+    ck_assert(wait_ready(&f, &f.in[1], false, WAIT_MS));
+    ck_assert_int_eq(jc_broker_publish(f.in[0].broker, &outage_event), JC_ERR_BROKER);
+    ck_assert_int_eq(jc_test_server_restart(&f.env.servers[0]), 0);
+    ck_assert(wait_ready(&f, &f.in[0], true, 8000));
+    ck_assert(wait_ready(&f, &f.in[1], true, 8000));
+    ck_assert(publish_until_seen(&f, &f.in[0], &f.in[1], &outage_event));
+    assert_same_event(&f.in[1].ev[f.in[1].n - 1], &outage_event);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(opens_while_server_is_down_and_connects_when_it_starts)
+{
+    struct fx f;
+    fx_open(&f, _i, 0);
+    ck_assert_int_gt(f.env.servers[0].port, 0);
+    jc_test_server_kill(&f.env.servers[0]);
+    inbox_start(&f, &f.in[0]);
+    jc_test_loop_for(f.loop, 100);
+    ck_assert(!jc_broker_is_ready(f.in[0].broker));
+    ck_assert_int_eq(jc_test_server_restart(&f.env.servers[0]), 0);
+    ck_assert(wait_ready(&f, &f.in[0], true, 8000));
+    ck_assert(publish_until_seen(&f, &f.in[0], &f.in[0], &outage_event));
+    fx_close(&f);
+}
+END_TEST
+
 static Suite *broker_contract_suite(void)
 {
     Suite *s = suite_create("broker_contract");
@@ -516,6 +590,13 @@ static Suite *broker_contract_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, closing_with_events_in_flight_delivers_nothing_after, 0, N_BACKENDS);
     tcase_add_loop_test(tc, closing_from_inside_the_handler_is_safe, 0, N_BACKENDS);
+    suite_add_tcase(s, tc);
+    /* From 1: every backend but "local" (index 0), which has no server. */
+    tc = tcase_create("outage");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, server_loss_is_not_ready_and_publish_fails_then_recovers, 1,
+                        N_BACKENDS);
+    tcase_add_loop_test(tc, opens_while_server_is_down_and_connects_when_it_starts, 1, N_BACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }
