@@ -127,6 +127,34 @@ static void wait_up(struct jc_loop *loop, struct state_log *st, int ms)
     ck_assert(jc_test_loop_until(loop, &st->up, ms));
 }
 
+/* One client on a fresh redis-server (no password), connected. */
+struct client_fx {
+    struct jc_test_server srv;
+    char url[256];
+    struct jc_store_config cfg;
+    struct jc_loop *loop;
+    struct state_log st;
+    struct jc_redis_client *c;
+};
+
+static void client_fx_open(struct client_fx *f)
+{
+    memset(f, 0, sizeof(*f));
+    ck_assert_int_eq(jc_test_redis_start(&f->srv, NULL), 0);
+    jc_test_redis_url(&f->srv, f->url, sizeof(f->url));
+    f->cfg = url_config(f->url);
+    f->loop = jc_loop_new();
+    ck_assert_int_eq(jc_redis_client_open(f->loop, &f->cfg, on_state, &f->st, &f->c), JC_OK);
+    wait_up(f->loop, &f->st, 3000);
+}
+
+static void client_fx_close(struct client_fx *f)
+{
+    jc_redis_client_close(f->c);
+    jc_loop_free(f->loop);
+    jc_test_server_stop(&f->srv);
+}
+
 START_TEST(url_with_password_and_db_connects_and_selects)
 {
     struct jc_test_server srv = {0};
@@ -231,27 +259,21 @@ END_TEST
 
 START_TEST(server_down_fails_fast_then_reconnects_by_itself)
 {
-    struct jc_test_server srv = {0};
-    ck_assert_int_eq(jc_test_redis_start(&srv, NULL), 0);
-    char url[256];
-    jc_test_redis_url(&srv, url, sizeof(url));
-    struct jc_store_config cfg = url_config(url);
-    struct jc_loop *loop = jc_loop_new();
-    struct state_log st = {0};
-    struct jc_redis_client *c = NULL;
-    ck_assert_int_eq(jc_redis_client_open(loop, &cfg, on_state, &st, &c), JC_OK);
-    wait_up(loop, &st, 3000);
+    struct client_fx f;
+    client_fx_open(&f);
+    struct jc_loop *loop = f.loop;
+    struct jc_redis_client *c = f.c;
 
     /* A command in flight when the server dies gets JC_ERR_STORE. */
     const char *blpop[] = {"BLPOP", "nothing", "10"};
     struct result pending = {0};
     ck_assert_int_eq(jc_redis_client_command(c, on_reply, &pending, 3, blpop, NULL), JC_OK);
     jc_test_loop_for(loop, 50);
-    jc_test_server_kill(&srv);
+    jc_test_server_kill(&f.srv);
     ck_assert(jc_test_loop_until(loop, &pending.done, 2000));
     ck_assert_int_eq(pending.err, JC_ERR_STORE);
-    ck_assert(!st.up);
-    ck_assert_int_eq(st.downs, 1);
+    ck_assert(!f.st.up);
+    ck_assert_int_eq(f.st.downs, 1);
 
     /* While down, commands fail at once (well under a second). */
     uint64_t t0 = jc_loop_now_ms(loop);
@@ -261,49 +283,39 @@ START_TEST(server_down_fails_fast_then_reconnects_by_itself)
     ck_assert_uint_lt(jc_loop_now_ms(loop) - t0, 200);
     jc_test_loop_for(loop, 300); /* a few failed reconnect attempts */
 
-    ck_assert_int_eq(jc_test_server_restart(&srv), 0);
-    wait_up(loop, &st, 4000);
+    ck_assert_int_eq(jc_test_server_restart(&f.srv), 0);
+    wait_up(loop, &f.st, 4000);
     res = run_cmd(loop, c, 1, ping);
     ck_assert_int_eq(res.err, JC_OK);
     ck_assert_str_eq(res.str, "PONG");
-    ck_assert_int_eq(st.ups, 2);
+    ck_assert_int_eq(f.st.ups, 2);
 
-    jc_redis_client_close(c);
-    jc_loop_free(loop);
-    jc_test_server_stop(&srv);
+    client_fx_close(&f);
 }
 END_TEST
 
 START_TEST(a_hung_server_fails_commands_instead_of_hanging)
 {
-    struct jc_test_server srv = {0};
-    ck_assert_int_eq(jc_test_redis_start(&srv, NULL), 0);
-    char url[256];
-    jc_test_redis_url(&srv, url, sizeof(url));
-    struct jc_store_config cfg = url_config(url);
-    struct jc_loop *loop = jc_loop_new();
-    struct state_log st = {0};
-    struct jc_redis_client *c = NULL;
-    ck_assert_int_eq(jc_redis_client_open(loop, &cfg, on_state, &st, &c), JC_OK);
-    wait_up(loop, &st, 3000);
+    struct client_fx f;
+    client_fx_open(&f);
+    struct jc_loop *loop = f.loop;
+    struct jc_redis_client *c = f.c;
 
     /* The connection stays open but nothing answers: the watchdog gives up. */
-    jc_test_server_pause(&srv);
+    jc_test_server_pause(&f.srv);
     const char *ping[] = {"PING"};
     struct result res = {0};
     ck_assert_int_eq(jc_redis_client_command(c, on_reply, &res, 1, ping, NULL), JC_OK);
     ck_assert(jc_test_loop_until(loop, &res.done, 8000));
     ck_assert_int_eq(res.err, JC_ERR_STORE);
-    ck_assert(!st.up);
+    ck_assert(!f.st.up);
 
-    jc_test_server_resume(&srv);
-    wait_up(loop, &st, 5000);
+    jc_test_server_resume(&f.srv);
+    wait_up(loop, &f.st, 5000);
     res = run_cmd(loop, c, 1, ping);
     ck_assert_int_eq(res.err, JC_OK);
 
-    jc_redis_client_close(c);
-    jc_loop_free(loop);
-    jc_test_server_stop(&srv);
+    client_fx_close(&f);
 }
 END_TEST
 
@@ -311,16 +323,10 @@ static const char incr_script[] = "return redis.call('INCRBY', KEYS[1], ARGV[1])
 
 START_TEST(eval_survives_script_flush)
 {
-    struct jc_test_server srv = {0};
-    ck_assert_int_eq(jc_test_redis_start(&srv, NULL), 0);
-    char url[256];
-    jc_test_redis_url(&srv, url, sizeof(url));
-    struct jc_store_config cfg = url_config(url);
-    struct jc_loop *loop = jc_loop_new();
-    struct state_log st = {0};
-    struct jc_redis_client *c = NULL;
-    ck_assert_int_eq(jc_redis_client_open(loop, &cfg, on_state, &st, &c), JC_OK);
-    wait_up(loop, &st, 3000);
+    struct client_fx f;
+    client_fx_open(&f);
+    struct jc_loop *loop = f.loop;
+    struct jc_redis_client *c = f.c;
 
     const char *args[] = {"counter", "5"};
     struct result res = run_eval(loop, c, incr_script, 1, 2, args);
@@ -335,7 +341,7 @@ START_TEST(eval_survives_script_flush)
     ck_assert_int_eq(res.integer, 10);
 
     /* The locally computed SHA-1 is the one Redis uses. */
-    redisContext *ctx = direct(srv.port, NULL);
+    redisContext *ctx = direct(f.srv.port, NULL);
     redisReply *r = redisCommand(ctx, "SCRIPT LOAD %s", incr_script);
     ck_assert(r != NULL && r->type == REDIS_REPLY_STRING);
     char sha[41];
@@ -352,9 +358,7 @@ START_TEST(eval_survives_script_flush)
     ck_assert_int_eq(res.err, JC_OK);
     ck_assert_int_eq(res.type, REDIS_REPLY_ERROR);
 
-    jc_redis_client_close(c);
-    jc_loop_free(loop);
-    jc_test_server_stop(&srv);
+    client_fx_close(&f);
 }
 END_TEST
 
